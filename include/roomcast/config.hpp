@@ -1,0 +1,50 @@
+#pragma once
+/** @file
+ * Every setting of the server, with its default, parsed once from argv and the environment.
+ * Flags win over environment variables; a bad value is an error with a readable message.
+ */
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "roomcast/log.hpp"
+
+namespace roomcast {
+
+struct config {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 3000;
+  unsigned threads = 0;               ///< 0: the number of cores
+  std::string web_root;               ///< empty: serve the client embedded in the binary
+  std::size_t max_text = 100;         ///< chat message limit, in code points
+  std::size_t max_frame = 16 * 1024;  ///< largest client message, in bytes (close 1009 above)
+  std::size_t outbox_frames = 256;    ///< frames queued for one client before it is a slow consumer
+  std::size_t room_inbox = 64;        ///< events queued for one room before senders wait
+  int send_buffer = 0;                ///< SO_SNDBUF for client sockets; 0: the kernel's default
+  std::chrono::milliseconds handshake_timeout{10'000};  ///< HTTP request and upgrade
+  std::chrono::milliseconds idle_timeout{60'000};       ///< no traffic: ping, then close
+  std::chrono::milliseconds close_timeout{5'000};   ///< a closing client's last writes and close
+  std::chrono::milliseconds drain_timeout{10'000};  ///< shutdown: time for every client to close
+  log_level level = log_level::info;
+
+  /** The settings as one log line. */
+  std::string summary() const;
+};
+
+/** The outcome of reading the command line: run with `settings`, or print `message` and exit. */
+struct config_result {
+  std::optional<config> settings;
+  std::string message;  ///< help, version, or the error (then exit_code is 2)
+  int exit_code = 0;
+};
+
+using env_lookup = std::function<const char*(const char* name)>;
+
+/** Parses `args` (without the program name) and the environment through `env`. */
+config_result parse_config(std::span<const char* const> args, const env_lookup& env);
+
+}  // namespace roomcast

@@ -1,0 +1,51 @@
+#pragma once
+/** @file
+ * The plain-HTTP side of the server as a pure function: a request's method and target become a
+ * response. Static files come from the embedded client or from --web-root. No sockets here.
+ */
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace roomcast {
+
+struct http_request_view {
+  std::string_view method;
+  std::string_view target;         ///< as sent: path, optional query
+  std::string_view if_none_match;  ///< the If-None-Match header, or empty
+};
+
+struct http_reply {
+  unsigned status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::string cache_control = "no-store";
+  std::string etag;   ///< empty: none
+  std::string allow;  ///< for 405
+};
+
+/** The URL path of `target` made safe: the query dropped, percent-escapes decoded, and nullopt
+ * when it is not absolute, holds a NUL, a backslash, or a "." or ".." segment. */
+std::optional<std::string> sanitize_path(std::string_view target);
+
+/** The MIME type for a file name's extension. */
+std::string_view content_type_for(std::string_view path) noexcept;
+
+/** Whether an upgrade request to `target` is for the chat (the seed's client uses "/"). */
+bool is_chat_endpoint(std::string_view target) noexcept;
+
+/** Serves health checks and static files. Thread-safe: it only reads after construction. */
+class http_router {
+ public:
+  /** `web_root` empty: the files embedded in the binary. */
+  explicit http_router(std::filesystem::path web_root = {});
+
+  http_reply route(const http_request_view& request) const;
+
+ private:
+  http_reply serve_file(const std::string& path, std::string_view if_none_match) const;
+  std::filesystem::path web_root_;
+};
+
+}  // namespace roomcast

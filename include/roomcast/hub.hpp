@@ -1,0 +1,85 @@
+#pragma once
+/** @file
+ * The room hub: the registry of rooms and names, and each room's ordered broadcast.
+ *
+ * All hub and room state lives on one strand. A room is an inbox (a bounded Asio channel) drained
+ * by the room's own coroutine on that strand: it numbers each event, serializes it once and hands
+ * the same frame to every member's outbox with a non-blocking `deliver`. A sender whose room inbox
+ * is full waits in `say`, which is how backpressure reaches its socket.
+ */
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "roomcast/member.hpp"
+#include "roomcast/protocol.hpp"
+
+namespace roomcast {
+
+class room;
+
+/** A connection's place in a room, returned by create/join and passed back to say/leave. */
+struct membership {
+  std::shared_ptr<class room> handle;
+  std::uint64_t member_id;
+  std::string name;
+
+  /** Members in the room now (read from any thread). */
+  std::size_t users() const noexcept;
+};
+
+/** What create/join returns: the membership, or the wire code of the refusal. */
+using admission = std::variant<membership, wire_code>;
+
+struct hub_options {
+  std::size_t room_inbox_capacity = 64;  ///< events a room buffers before senders wait
+};
+
+/** Counters readable from any thread (relaxed; for metrics and tests). */
+struct hub_counters {
+  std::atomic<std::size_t> rooms{0};
+  std::atomic<std::size_t> members{0};
+  std::atomic<std::uint64_t> broadcasts{0};
+  std::atomic<std::uint64_t> evictions{0};
+};
+
+class hub {
+ public:
+  hub(boost::asio::any_io_executor executor, hub_options options);
+  ~hub();
+  hub(const hub&) = delete;
+  hub& operator=(const hub&) = delete;
+
+  /** Makes room `id` with `who` as its first member; `room_exists` if the number is taken. */
+  boost::asio::awaitable<admission> create(room_id id, std::string name,
+                                           std::shared_ptr<member> who);
+
+  /** Adds `who` to room `id`; `no_such_room`, or `name_taken` if the name is used there. */
+  boost::asio::awaitable<admission> join(room_id id, std::string name, std::shared_ptr<member> who);
+
+  /** Queues a chat message; waits while the room's inbox is full. `seat` must stay valid until
+   * this completes (the caller owns it). A message from a member the room has since removed is
+   * dropped by the room. */
+  boost::asio::awaitable<void> say(const membership& seat, std::string text);
+
+  /** Removes the member: its name is free at once, and the room tells the others (and the leaver,
+   * when `reason` is `left`) after every message the member sent before. Idempotent. */
+  boost::asio::awaitable<void> leave(membership seat, leave_reason reason);
+
+  /** Ends every room coroutine (server shutdown). */
+  void shutdown();
+
+  const hub_counters& counters() const noexcept;
+
+ private:
+  struct state;
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace roomcast

@@ -1,0 +1,120 @@
+#pragma once
+/** @file
+ * The wire protocol, as plain functions: a client's JSON text frame becomes a `command` or a
+ * `rejection`; room events and rejections become JSON text frames. docs/protocol.md describes
+ * every frame; this header is its executable form. No Asio here.
+ */
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <boost/json/value.hpp>
+
+namespace roomcast {
+
+/** Every `code` a server frame can carry. 200, 5001, 5002 and 5004 are the seed's. */
+enum class wire_code : int {
+  ok = 200,
+  malformed_frame = 4000,  ///< not JSON, or JSON that is not an object
+  unknown_type = 4001,     ///< `type` names no command
+  invalid_field = 4002,    ///< a field is missing or has the wrong JSON type
+  invalid_room_id = 4003,  ///< `roomId` is not four decimal digits
+  invalid_name = 4004,     ///< `name` is empty, too long or has control characters
+  empty_text = 4005,       ///< a chat message that is empty or white space only
+  text_too_long = 4006,    ///< a chat message over --max-text code points
+  not_in_room = 4007,      ///< chat or leave before create/join
+  already_in_room = 4008,  ///< create/join while in a room
+  room_exists = 5001,
+  name_taken = 5002,
+  no_such_room = 5004,
+};
+
+/** A short English sentence for `code`, sent as the frame's `text`. */
+std::string_view describe(wire_code code) noexcept;
+/** A stable machine-readable token for `code` ("name_taken"), sent as the frame's `error`. */
+std::string_view token(wire_code code) noexcept;
+
+/** A room number: four decimal digits. It remembers whether the client wrote it as a JSON
+ * number (the seed client's `<input type="number">`) or as a string, so replies use the same form.
+ */
+class room_id {
+ public:
+  /** 1000..9999 as a JSON integer, or a string of exactly four ASCII digits ("0042"). */
+  static std::optional<room_id> from_json(const boost::json::value& value) noexcept;
+
+  /** 0..9999; the string "0042" and the number 42 cannot both exist (42 is not four digits). */
+  std::uint16_t key() const noexcept { return key_; }
+  bool written_as_number() const noexcept { return as_number_; }
+  boost::json::value to_json() const;
+
+  friend bool operator==(const room_id& a, const room_id& b) noexcept { return a.key_ == b.key_; }
+
+ private:
+  room_id(std::uint16_t key, bool as_number) noexcept : key_(key), as_number_(as_number) {}
+  std::uint16_t key_;
+  bool as_number_;
+};
+
+struct create_room {
+  room_id room;
+  std::string name;
+};
+struct join_room {
+  room_id room;
+  std::string name;
+};
+struct say {
+  std::string text;
+};
+struct leave_room {};
+
+using command = std::variant<create_room, join_room, say, leave_room>;
+
+/** Why a client frame was refused. `room` and `name` echo the frame's own `roomId` and `name`
+ * (null when absent) for refusals that leave the client outside any room: the seed client leaves
+ * its room screen exactly when both match its own, so other refusals must not carry them. */
+struct rejection {
+  wire_code code;
+  boost::json::value room = nullptr;
+  boost::json::value name = nullptr;
+
+  /** A refusal of create/join: echoes the frame's roomId and name. */
+  static rejection of_admission(wire_code code, const boost::json::object& frame);
+};
+
+using parse_result = std::variant<command, rejection>;
+
+/** Parses one client text frame. Never throws: every input is a command or a rejection.
+ * `max_text` is the chat message limit in code points. */
+parse_result parse_command(std::string_view frame, std::size_t max_text) noexcept;
+
+/** The `event` field of a room broadcast. */
+enum class room_event_kind { create, join, message, leave };
+
+/** Why a member left, sent as `reason` in a leave event. */
+enum class leave_reason { left, disconnected, slow_consumer };
+
+/** Everything one room broadcast carries; serialized once and shared by all recipients. */
+struct room_event {
+  room_event_kind kind;
+  const room_id& room;
+  std::string_view name;
+  std::string_view text;  ///< the chat text; for the other kinds, built by serialize
+  std::size_t users;      ///< members after the event
+  std::uint64_t seq;      ///< per-room sequence number, 1 for the room's create event
+  std::int64_t time_ms;   ///< server time, Unix ms, strictly increasing within a room
+  std::span<const std::string_view> members = {};  ///< sent with create/join/leave
+  leave_reason reason = leave_reason::left;
+};
+
+std::string serialize(const room_event& event);
+
+/** A refusal, sent only to the requester; `users` is the size of the requester's room (0 when
+ * outside one), since the seed client sets its member counter from every frame. */
+std::string serialize(const rejection& refusal, std::size_t users);
+
+}  // namespace roomcast

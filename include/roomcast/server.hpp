@@ -1,0 +1,41 @@
+#pragma once
+/** @file
+ * The whole server behind a small API: bind, run on N threads, stop.
+ */
+#include <cstdint>
+#include <memory>
+
+#include "roomcast/config.hpp"
+
+namespace roomcast {
+
+struct hub_counters;
+
+class server {
+ public:
+  /** Binds the listening socket; throws std::system_error when it cannot. */
+  explicit server(const config& settings);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /** The bound port (the real one when the configured port was 0). */
+  std::uint16_t port() const noexcept;
+
+  /** Starts accepting and runs the io_context on `threads` background threads. */
+  void start();
+  /** Stops on SIGINT or SIGTERM (for main). */
+  void stop_on_signals();
+  /** Blocks until the threads have ended. */
+  void wait();
+  /** Stops accepting, ends every connection and room, and lets the threads end. Thread-safe. */
+  void stop();
+
+  const hub_counters& counters() const noexcept;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace roomcast

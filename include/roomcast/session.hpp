@@ -1,0 +1,49 @@
+#pragma once
+/** @file
+ * One client connection, from its first HTTP byte to its close: plain HTTP requests are answered
+ * by the router, an upgrade on the chat endpoint becomes a WebSocket session whose read loop
+ * turns frames into hub commands while a write loop drains the connection's bounded outbox.
+ */
+#include <chrono>
+#include <cstddef>
+#include <memory>
+
+#include "roomcast/net.hpp"
+
+namespace roomcast {
+
+class hub;
+class http_router;
+
+struct session_options {
+  std::size_t max_text = 100;
+  std::size_t max_frame = 16 * 1024;
+  std::size_t max_header = 8 * 1024;
+  std::size_t outbox_frames = 256;
+  int send_buffer = 0;
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds close_timeout{5'000};
+};
+
+/** What every connection shares; outlives all of them. */
+struct session_context {
+  hub& rooms;
+  const http_router& router;
+  session_options options;
+};
+
+class connection;
+
+/** Wraps an accepted socket, whose executor must be a strand of its own. */
+std::shared_ptr<connection> make_connection(tcp::socket socket, const session_context& context);
+
+/** Serves the connection until it closes. */
+net::awaitable<void> serve(std::shared_ptr<connection> client);
+
+/** Asks the connection to end (server shutdown): queued frames are flushed, then the client gets
+ * close 1001 "going away"; a client that does not take them is cut off after the close timeout.
+ * Thread-safe. */
+void shut_down(const std::shared_ptr<connection>& client);
+
+}  // namespace roomcast

@@ -1,0 +1,202 @@
+#include "roomcast/config.hpp"
+
+#include <charconv>
+#include <sstream>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace roomcast {
+namespace {
+
+// Parses `text` as an integer in [low, high]; nullopt on anything else ("12x", "", overflow).
+template <class Int>
+std::optional<Int> parse_int(std::string_view text, long long low, long long high) {
+  long long value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value < low || value > high) {
+    return std::nullopt;
+  }
+  return static_cast<Int>(value);
+}
+
+std::optional<log_level> parse_level(std::string_view text) {
+  if (text == "debug") return log_level::debug;
+  if (text == "info") return log_level::info;
+  if (text == "warn") return log_level::warn;
+  if (text == "error") return log_level::error;
+  if (text == "off") return log_level::off;
+  return std::nullopt;
+}
+
+// One setting: its flag, its environment variable, its help, and how to store a value. `apply`
+// returns an error message describing the expected value, or an empty string.
+struct option {
+  std::string_view flag;
+  std::string_view env;
+  std::string_view value_name;
+  std::string_view help;
+  std::function<std::string(config&, std::string_view)> apply;
+};
+
+template <class Int>
+std::function<std::string(config&, std::string_view)> integer(Int config::*field, long long low,
+                                                              long long high) {
+  return [=](config& c, std::string_view text) -> std::string {
+    const auto value = parse_int<Int>(text, low, high);
+    if (!value) {
+      return "expected an integer from " + std::to_string(low) + " to " + std::to_string(high);
+    }
+    c.*field = *value;
+    return {};
+  };
+}
+
+std::function<std::string(config&, std::string_view)> millis(
+    std::chrono::milliseconds config::*field) {
+  return [=](config& c, std::string_view text) -> std::string {
+    const auto value = parse_int<long long>(text, 1, 86'400'000);
+    if (!value) return "expected milliseconds from 1 to 86400000";
+    c.*field = std::chrono::milliseconds(*value);
+    return {};
+  };
+}
+
+const std::vector<option>& options() {
+  static const std::vector<option> all = {
+      {"--host", "ROOMCAST_HOST", "ADDR", "address to listen on (0.0.0.0 in a container)",
+       [](config& c, std::string_view v) -> std::string {
+         if (v.empty()) return "expected an IP address";
+         c.host = v;
+         return {};
+       }},
+      {"--port", "ROOMCAST_PORT", "N", "TCP port; 0 picks a free one (env PORT works too)",
+       integer(&config::port, 0, 65535)},
+      {"--threads", "ROOMCAST_THREADS", "N", "io_context threads (default: number of cores)",
+       integer(&config::threads, 1, 256)},
+      {"--web-root", "ROOMCAST_WEB_ROOT", "DIR",
+       "serve the browser client from DIR instead of the embedded copy",
+       [](config& c, std::string_view v) -> std::string {
+         if (v.empty()) return "expected a directory";
+         c.web_root = v;
+         return {};
+       }},
+      {"--max-text", "ROOMCAST_MAX_TEXT", "N", "longest chat message, in characters",
+       integer(&config::max_text, 1, 100'000)},
+      {"--max-frame", "ROOMCAST_MAX_FRAME", "BYTES",
+       "largest WebSocket message a client may send (bigger: close 1009)",
+       integer(&config::max_frame, 256, 16 * 1024 * 1024)},
+      {"--outbox", "ROOMCAST_OUTBOX", "FRAMES",
+       "frames queued for one client before it counts as a slow consumer",
+       integer(&config::outbox_frames, 1, 1'000'000)},
+      {"--room-inbox", "ROOMCAST_ROOM_INBOX", "EVENTS",
+       "events queued for one room before senders wait",
+       integer(&config::room_inbox, 1, 1'000'000)},
+      {"--send-buffer", "ROOMCAST_SEND_BUFFER", "BYTES",
+       "SO_SNDBUF of client sockets (0: kernel default)",
+       integer(&config::send_buffer, 0, 64 * 1024 * 1024)},
+      {"--handshake-timeout", "ROOMCAST_HANDSHAKE_TIMEOUT", "MS",
+       "time to send an HTTP request or complete the upgrade", millis(&config::handshake_timeout)},
+      {"--idle-timeout", "ROOMCAST_IDLE_TIMEOUT", "MS",
+       "silence before a ping; the same again without an answer closes",
+       millis(&config::idle_timeout)},
+      {"--close-timeout", "ROOMCAST_CLOSE_TIMEOUT", "MS",
+       "time a closing client gets to take its last frames and close frame",
+       millis(&config::close_timeout)},
+      {"--drain-timeout", "ROOMCAST_DRAIN_TIMEOUT", "MS",
+       "on SIGTERM/SIGINT, time for all clients to close before the process exits",
+       millis(&config::drain_timeout)},
+      {"--log-level", "ROOMCAST_LOG_LEVEL", "LEVEL", "debug, info, warn, error or off",
+       [](config& c, std::string_view v) -> std::string {
+         const auto level = parse_level(v);
+         if (!level) return "expected debug, info, warn, error or off";
+         c.level = *level;
+         return {};
+       }},
+  };
+  return all;
+}
+
+std::string help_text() {
+  std::ostringstream out;
+  const config defaults;
+  out << "usage: roomcast [options]\n\n"
+         "A multi-room WebSocket chat server. Every option can also be set through the\n"
+         "environment variable shown; a flag wins over the environment.\n\n";
+  for (const auto& o : options()) {
+    std::string left = std::string(o.flag) + " " + std::string(o.value_name);
+    left.resize(std::max<std::size_t>(left.size() + 1, 28), ' ');
+    out << "  " << left << o.help << "\n  " << std::string(30, ' ') << "[env " << o.env << "]\n";
+  }
+  out << "  --help                      this text\n"
+         "  --version                   the version\n\n"
+         "defaults: "
+      << defaults.summary() << "\n";
+  return out.str();
+}
+
+config_result fail(std::string message) {
+  return {std::nullopt, "roomcast: " + message + " (see --help)", 2};
+}
+
+}  // namespace
+
+std::string config::summary() const {
+  std::ostringstream out;
+  out << "host=" << host << " port=" << port << " threads=" << threads
+      << " web_root=" << (web_root.empty() ? "(embedded)" : web_root) << " max_text=" << max_text
+      << " max_frame=" << max_frame << " outbox=" << outbox_frames << " room_inbox=" << room_inbox
+      << " send_buffer=" << send_buffer << " handshake_timeout_ms=" << handshake_timeout.count()
+      << " idle_timeout_ms=" << idle_timeout.count()
+      << " close_timeout_ms=" << close_timeout.count()
+      << " drain_timeout_ms=" << drain_timeout.count();
+  return out.str();
+}
+
+config_result parse_config(std::span<const char* const> args, const env_lookup& env) {
+  config settings;
+  settings.threads = std::max(1U, std::thread::hardware_concurrency());
+
+  // The environment first (the seed's PORT before ROOMCAST_PORT), then flags over it.
+  if (const char* port = env("PORT")) {
+    if (auto error = integer(&config::port, 0, 65535)(settings, port); !error.empty()) {
+      return fail("bad value '" + std::string(port) + "' for PORT: " + error);
+    }
+  }
+  for (const auto& o : options()) {
+    const char* value = env(std::string(o.env).c_str());
+    if (value == nullptr) continue;
+    if (auto error = o.apply(settings, value); !error.empty()) {
+      return fail("bad value '" + std::string(value) + "' for " + std::string(o.env) + ": "
+                  + error);
+    }
+  }
+
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    if (arg == "--help" || arg == "-h") return {std::nullopt, help_text(), 0};
+    if (arg == "--version") return {std::nullopt, "roomcast " ROOMCAST_VERSION "\n", 0};
+    std::string_view value;
+    bool has_value = false;
+    if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    const option* match = nullptr;
+    for (const auto& o : options()) {
+      if (o.flag == arg) match = &o;
+    }
+    if (match == nullptr) return fail("unknown option '" + std::string(arg) + "'");
+    if (!has_value) {
+      if (i + 1 >= args.size()) return fail("option " + std::string(arg) + " needs a value");
+      value = args[++i];
+    }
+    if (auto error = match->apply(settings, value); !error.empty()) {
+      return fail("bad value '" + std::string(value) + "' for " + std::string(arg) + ": " + error);
+    }
+  }
+  return {std::move(settings), {}, 0};
+}
+
+}  // namespace roomcast

@@ -1,0 +1,306 @@
+#include "roomcast/hub.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "roomcast/log.hpp"
+#include "roomcast/net.hpp"
+
+namespace roomcast {
+namespace {
+
+// What a room's inbox carries. Joins come from the hub, chat and leaves from the members; the
+// room handles them strictly in the order they were queued.
+struct member_joined {
+  std::uint64_t member_id;
+  std::string name;
+  std::shared_ptr<member> who;
+  room_event_kind kind;  // create or join
+};
+struct member_said {
+  std::uint64_t member_id;
+  std::string text;
+};
+struct member_left {
+  std::uint64_t member_id;
+  leave_reason reason;
+};
+using room_message = std::variant<member_joined, member_said, member_left>;
+
+using inbox_channel = net::experimental::concurrent_channel<void(error_code, room_message)>;
+
+std::int64_t unix_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+// A room. Everything but `inbox_` and `users_` belongs to the hub's strand.
+class room {
+ public:
+  room(net::any_io_executor strand, room_id id, std::size_t capacity)
+      : inbox_(strand, capacity), id_(id) {}
+
+  inbox_channel inbox_;                // thread-safe: members send from their own strands
+  std::atomic<std::size_t> users_{0};  // members_.size(), for frames built outside the strand
+
+  struct seat {
+    std::uint64_t member_id;
+    std::string name;
+    std::shared_ptr<member> who;
+  };
+  room_id id_;                                            // as its creator wrote it
+  std::unordered_map<std::string, std::uint64_t> names_;  // admitted: name -> member id
+  std::vector<seat> members_;  // delivery list in event order; ids ascend, so it stays sorted
+  bool listed_ = true;         // still reachable through the hub's registry
+  std::uint64_t seq_ = 0;
+  std::int64_t last_time_ms_ = 0;
+};
+
+std::size_t membership::users() const noexcept {
+  return handle ? handle->users_.load(std::memory_order_relaxed) : 0;
+}
+
+struct hub::state : std::enable_shared_from_this<hub::state> {
+  state(net::any_io_executor executor, hub_options opts)
+      : strand(net::make_strand(executor)), options(opts) {}
+
+  net::strand<net::any_io_executor> strand;
+  hub_options options;
+  hub_counters counters;
+  // Owned by `strand`:
+  std::unordered_map<std::uint16_t, std::shared_ptr<room>> rooms;
+  std::uint64_t next_member_id = 1;
+
+  net::awaitable<admission> admit(room_event_kind kind, room_id id, std::string name,
+                                  std::shared_ptr<member> who);
+  net::awaitable<void> remove(membership seat, leave_reason reason);
+  net::awaitable<void> run_room(std::shared_ptr<room> r);
+
+  // Not a lambda inside run_room: g++ 12 lets a lambda in a coroutine body that captures a
+  // coroutine parameter by reference see the caller's argument instead of the frame's copy.
+  void handle(room& r, room_message& message) {
+    std::visit([&](auto& m) { handle(r, m); }, message);
+  }
+  void handle(room& r, member_joined& joined);
+  void handle(room& r, member_said& said);
+  void handle(room& r, member_left& left);
+  void broadcast(room& r, const room_event& event, member* also = nullptr);
+  void unlist_if_empty(room& r);
+  room_event event_for(room& r, room_event_kind kind, std::string_view name,
+                       std::span<const std::string_view> members = {});
+};
+
+namespace {
+
+// Queues `message`, waiting for space when the inbox is full. An error means the room has ended.
+net::awaitable<void> enqueue(inbox_channel& inbox, room_message message) {
+  if (inbox.try_send(error_code{}, std::move(message))) co_return;
+  co_await inbox.async_send(error_code{}, std::move(message), use_nothrow);
+}
+
+}  // namespace
+
+net::awaitable<admission> hub::state::admit(room_event_kind kind, room_id id, std::string name,
+                                            std::shared_ptr<member> who) {
+  std::shared_ptr<room> target;
+  if (const auto found = rooms.find(id.key()); found != rooms.end()) target = found->second;
+
+  if (kind == room_event_kind::create) {
+    if (target) co_return wire_code::room_exists;
+    target = std::make_shared<room>(strand, id, options.room_inbox_capacity);
+    rooms.emplace(id.key(), target);
+    counters.rooms.fetch_add(1, std::memory_order_relaxed);
+    log_debug("room ", id.key(), " created");
+    auto run = run_room(target);
+    net::co_spawn(strand, std::move(run), log_exception("room"));
+  } else {
+    if (!target) co_return wire_code::no_such_room;
+    if (target->names_.contains(name)) co_return wire_code::name_taken;
+  }
+
+  const std::uint64_t member_id = next_member_id++;
+  target->names_.emplace(name, member_id);
+  room_message joined = member_joined{member_id, name, std::move(who), kind};
+  co_await enqueue(target->inbox_, std::move(joined));
+  co_return membership{std::move(target), member_id, std::move(name)};
+}
+
+net::awaitable<void> hub::state::remove(membership seat, leave_reason reason) {
+  room& r = *seat.handle;
+  const auto found = r.names_.find(seat.name);
+  // Absent or another id: the room already removed this member (a slow consumer).
+  if (found == r.names_.end() || found->second != seat.member_id) co_return;
+  r.names_.erase(found);
+  unlist_if_empty(r);
+  room_message left = member_left{seat.member_id, reason};
+  co_await enqueue(r.inbox_, std::move(left));
+}
+
+void hub::state::unlist_if_empty(room& r) {
+  if (!r.names_.empty() || !r.listed_) return;
+  // The number is free for a new room at once; this one finishes its queued events and ends.
+  r.listed_ = false;
+  rooms.erase(r.id_.key());
+  counters.rooms.fetch_sub(1, std::memory_order_relaxed);
+  log_debug("room ", r.id_.key(), " deleted");
+}
+
+net::awaitable<void> hub::state::run_room(std::shared_ptr<room> r) {
+  // Keep the hub state alive as long as a room runs on it.
+  const auto self = shared_from_this();
+  for (;;) {
+    auto [ec, message] = co_await r->inbox_.async_receive(use_nothrow);
+    if (ec) break;
+    handle(*r, message);
+    if (!r->listed_ && r->members_.empty()) break;
+  }
+  // Release any sender still waiting (an evicted member that does not know yet); see STYLE.md on
+  // Asio 1.26: close() alone would leave it suspended.
+  r->inbox_.cancel();
+  r->inbox_.close();
+}
+
+room_event hub::state::event_for(room& r, room_event_kind kind, std::string_view name,
+                                 std::span<const std::string_view> members) {
+  r.last_time_ms_ = std::max(unix_ms(), r.last_time_ms_ + 1);
+  return room_event{.kind = kind,
+                    .room = r.id_,
+                    .name = name,
+                    .text = {},
+                    .users = r.members_.size(),
+                    .seq = ++r.seq_,
+                    .time_ms = r.last_time_ms_,
+                    .members = members};
+}
+
+namespace {
+std::vector<std::string_view> member_names(const room& r) {
+  std::vector<std::string_view> names;
+  names.reserve(r.members_.size());
+  for (const auto& seat : r.members_)
+    names.emplace_back(seat.name);
+  return names;
+}
+
+auto find_seat(room& r, std::uint64_t member_id) {
+  const auto it =
+      std::lower_bound(r.members_.begin(), r.members_.end(), member_id,
+                       [](const room::seat& s, std::uint64_t id) { return s.member_id < id; });
+  return (it != r.members_.end() && it->member_id == member_id) ? it : r.members_.end();
+}
+}  // namespace
+
+void hub::state::handle(room& r, member_joined& joined) {
+  r.members_.push_back({joined.member_id, std::move(joined.name), std::move(joined.who)});
+  r.users_.store(r.members_.size(), std::memory_order_relaxed);
+  counters.members.fetch_add(1, std::memory_order_relaxed);
+  const auto names = member_names(r);
+  broadcast(r, event_for(r, joined.kind, r.members_.back().name, names));
+}
+
+void hub::state::handle(room& r, member_said& said) {
+  const auto seat = find_seat(r, said.member_id);
+  if (seat == r.members_.end()) return;  // removed (slow consumer) after it sent this
+  room_event event = event_for(r, room_event_kind::message, seat->name);
+  event.text = said.text;
+  broadcast(r, event);
+}
+
+void hub::state::handle(room& r, member_left& left) {
+  const auto seat = find_seat(r, left.member_id);
+  if (seat == r.members_.end()) return;
+  const auto leaver = std::move(*seat);
+  r.members_.erase(seat);
+  r.users_.store(r.members_.size(), std::memory_order_relaxed);
+  counters.members.fetch_sub(1, std::memory_order_relaxed);
+  const auto names = member_names(r);
+  room_event event = event_for(r, room_event_kind::leave, leaver.name, names);
+  event.reason = left.reason;
+  // Someone who asked to leave gets the notice too, as the acknowledgement.
+  broadcast(r, event, left.reason == leave_reason::left ? leaver.who.get() : nullptr);
+}
+
+void hub::state::broadcast(room& r, const room_event& event, member* also) {
+  const auto frame = std::make_shared<const std::string>(serialize(event));
+  counters.broadcasts.fetch_add(1, std::memory_order_relaxed);
+  std::vector<room::seat> slow;
+  for (const auto& seat : r.members_) {
+    if (seat.who->deliver(frame) == delivery::full) slow.push_back(seat);
+  }
+  if (also != nullptr) also->deliver(frame);
+
+  // A full outbox means the member has stopped keeping up. It is removed (so it can no longer
+  // hold the room back or pin memory) and told to close; the others hear that it left.
+  for (auto& seat : slow) {
+    const auto it = find_seat(r, seat.member_id);
+    if (it == r.members_.end()) continue;
+    r.members_.erase(it);
+    r.users_.store(r.members_.size(), std::memory_order_relaxed);
+    counters.members.fetch_sub(1, std::memory_order_relaxed);
+    counters.evictions.fetch_add(1, std::memory_order_relaxed);
+    if (const auto name = r.names_.find(seat.name);
+        name != r.names_.end() && name->second == seat.member_id) {
+      r.names_.erase(name);
+    }
+    unlist_if_empty(r);
+    log_info("evicting slow consumer '", seat.name, "' from room ", r.id_.key());
+    seat.who->evict();
+    const auto names = member_names(r);
+    room_event notice = event_for(r, room_event_kind::leave, seat.name, names);
+    notice.reason = leave_reason::slow_consumer;
+    broadcast(r, notice);
+  }
+}
+
+hub::hub(net::any_io_executor executor, hub_options options)
+    : state_(std::make_shared<state>(std::move(executor), options)) {}
+
+hub::~hub() = default;
+
+const hub_counters& hub::counters() const noexcept {
+  return state_->counters;
+}
+
+net::awaitable<admission> hub::create(room_id id, std::string name, std::shared_ptr<member> who) {
+  auto admit = state_->admit(room_event_kind::create, id, std::move(name), std::move(who));
+  co_return co_await net::co_spawn(state_->strand, std::move(admit), net::use_awaitable);
+}
+
+net::awaitable<admission> hub::join(room_id id, std::string name, std::shared_ptr<member> who) {
+  auto admit = state_->admit(room_event_kind::join, id, std::move(name), std::move(who));
+  co_return co_await net::co_spawn(state_->strand, std::move(admit), net::use_awaitable);
+}
+
+net::awaitable<void> hub::say(const membership& seat, std::string text) {
+  // Straight into the room's inbox from the member's own strand: chat needs no registry lookup,
+  // so it does not queue behind the hub's strand.
+  room_message said = member_said{seat.member_id, std::move(text)};
+  co_await enqueue(seat.handle->inbox_, std::move(said));
+}
+
+net::awaitable<void> hub::leave(membership seat, leave_reason reason) {
+  auto remove = state_->remove(std::move(seat), reason);
+  co_await net::co_spawn(state_->strand, std::move(remove), net::use_awaitable);
+}
+
+void hub::shutdown() {
+  net::dispatch(state_->strand, [s = state_] {
+    for (auto& [key, r] : s->rooms) {
+      r->listed_ = false;
+      r->inbox_.cancel();
+      r->inbox_.close();
+    }
+    s->counters.rooms.store(0, std::memory_order_relaxed);
+    s->rooms.clear();
+  });
+}
+
+}  // namespace roomcast

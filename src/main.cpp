@@ -1,0 +1,34 @@
+// roomcast: the command line. The only file that reads argv and the environment.
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+
+#include "roomcast/config.hpp"
+#include "roomcast/log.hpp"
+#include "roomcast/server.hpp"
+
+int main(int argc, char** argv) {
+  using namespace roomcast;
+  const auto parsed = parse_config({argv + 1, static_cast<std::size_t>(argc - 1)},
+                                   [](const char* name) { return std::getenv(name); });
+  if (!parsed.settings) {
+    (parsed.exit_code == 0 ? std::cout : std::cerr)
+        << parsed.message << (parsed.message.ends_with('\n') ? "" : "\n");
+    return parsed.exit_code;
+  }
+  const config& settings = *parsed.settings;
+  set_log_level(settings.level);
+  try {
+    server chat(settings);
+    log_info("roomcast ", ROOMCAST_VERSION, " starting: ", settings.summary());
+    chat.stop_on_signals();
+    chat.start();
+    log_info("listening on http://", settings.host, ":", chat.port(), "/ (WebSocket on / and /ws)");
+    chat.wait();
+    log_info("stopped");
+  } catch (const std::exception& e) {
+    log_error("cannot start: ", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,274 @@
+#include "roomcast/protocol.hpp"
+
+#include <exception>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "roomcast/rules.hpp"
+
+namespace roomcast {
+namespace json = boost::json;
+
+std::string_view describe(wire_code code) noexcept {
+  switch (code) {
+    case wire_code::ok:
+      return "ok";
+    case wire_code::malformed_frame:
+      return "The frame is not a JSON object.";
+    case wire_code::unknown_type:
+      return "Unknown message type.";
+    case wire_code::invalid_field:
+      return "A field is missing or has the wrong type.";
+    case wire_code::invalid_room_id:
+      return "The room number must be exactly 4 digits.";
+    case wire_code::invalid_name:
+      return "The name must be 1 to 32 characters without control characters.";
+    case wire_code::empty_text:
+      return "The message is empty.";
+    case wire_code::text_too_long:
+      return "The message is too long.";
+    case wire_code::not_in_room:
+      return "You are not in a room.";
+    case wire_code::already_in_room:
+      return "You are already in a room; leave it first.";
+    case wire_code::room_exists:
+      return "That room number already exists.";
+    case wire_code::name_taken:
+      return "That name is already used in this room.";
+    case wire_code::no_such_room:
+      return "That room does not exist.";
+  }
+  return "error";
+}
+
+std::string_view token(wire_code code) noexcept {
+  switch (code) {
+    case wire_code::ok:
+      return "ok";
+    case wire_code::malformed_frame:
+      return "malformed_frame";
+    case wire_code::unknown_type:
+      return "unknown_type";
+    case wire_code::invalid_field:
+      return "invalid_field";
+    case wire_code::invalid_room_id:
+      return "invalid_room_id";
+    case wire_code::invalid_name:
+      return "invalid_name";
+    case wire_code::empty_text:
+      return "empty_text";
+    case wire_code::text_too_long:
+      return "text_too_long";
+    case wire_code::not_in_room:
+      return "not_in_room";
+    case wire_code::already_in_room:
+      return "already_in_room";
+    case wire_code::room_exists:
+      return "room_exists";
+    case wire_code::name_taken:
+      return "name_taken";
+    case wire_code::no_such_room:
+      return "no_such_room";
+  }
+  return "error";
+}
+
+std::optional<room_id> room_id::from_json(const json::value& value) noexcept {
+  if (const auto* number = value.if_int64()) {
+    if (*number >= 1000 && *number <= 9999)
+      return room_id(static_cast<std::uint16_t>(*number), true);
+  } else if (const auto* unsigned_number = value.if_uint64()) {
+    if (*unsigned_number >= 1000 && *unsigned_number <= 9999) {
+      return room_id(static_cast<std::uint16_t>(*unsigned_number), true);
+    }
+  } else if (const auto* text = value.if_string()) {
+    if (text->size() != 4) return std::nullopt;
+    std::uint16_t key = 0;
+    for (const char c : *text) {
+      if (c < '0' || c > '9') return std::nullopt;
+      key = static_cast<std::uint16_t>(key * 10 + (c - '0'));
+    }
+    return room_id(key, false);
+  }
+  return std::nullopt;
+}
+
+json::value room_id::to_json() const {
+  if (as_number_) return json::value(static_cast<std::int64_t>(key_));
+  const char digits[4] = {
+      static_cast<char>('0' + key_ / 1000), static_cast<char>('0' + key_ / 100 % 10),
+      static_cast<char>('0' + key_ / 10 % 10), static_cast<char>('0' + key_ % 10)};
+  return json::value(json::string_view(digits, 4));
+}
+
+rejection rejection::of_admission(wire_code code, const json::object& frame) {
+  rejection refusal{code};
+  if (const auto* room = frame.if_contains("roomId")) refusal.room = *room;
+  if (const auto* name = frame.if_contains("name")) refusal.name = *name;
+  return refusal;
+}
+
+namespace {
+
+enum class command_kind { create, join, say, leave, unknown };
+
+// The seed client's Send button passes its click event as `type`, which JSON.stringify turns
+// into {"isTrusted":true}; so an object, like a missing or empty type, means "chat".
+command_kind classify(const json::value* type) noexcept {
+  if (type == nullptr || type->is_null() || type->is_object()) return command_kind::say;
+  const auto* name = type->if_string();
+  if (name == nullptr) return command_kind::unknown;
+  if (name->empty() || *name == "message") return command_kind::say;
+  if (*name == "create") return command_kind::create;
+  if (*name == "join") return command_kind::join;
+  if (*name == "leave") return command_kind::leave;
+  return command_kind::unknown;
+}
+
+template <class Admission>
+parse_result parse_admission(const json::object& frame) {
+  const auto* room_value = frame.if_contains("roomId");
+  const auto room = room_value ? room_id::from_json(*room_value) : std::nullopt;
+  if (!room) return rejection::of_admission(wire_code::invalid_room_id, frame);
+  const auto* raw_name = frame.if_contains("name");
+  auto name = raw_name && raw_name->is_string()
+                  ? rules::normalize_name(std::string_view(raw_name->get_string()))
+                  : std::nullopt;
+  if (!name) return rejection::of_admission(wire_code::invalid_name, frame);
+  return command{Admission{*room, std::move(*name)}};
+}
+
+parse_result parse_say(const json::object& frame, std::size_t max_text) {
+  const auto* text = frame.if_contains("text");
+  if (text == nullptr || !text->is_string()) return rejection{wire_code::invalid_field};
+  const std::string_view body = text->get_string();
+  switch (rules::check_text(body, max_text)) {
+    case rules::text_verdict::ok:
+      return command{say{std::string(body)}};
+    case rules::text_verdict::empty:
+      return rejection{wire_code::empty_text};
+    case rules::text_verdict::too_long:
+      return rejection{wire_code::text_too_long};
+    case rules::text_verdict::invalid:
+      break;
+  }
+  return rejection{wire_code::invalid_field};
+}
+
+}  // namespace
+
+parse_result parse_command(std::string_view frame, std::size_t max_text) noexcept {
+  try {
+    boost::system::error_code ec;
+    const json::value document = json::parse(frame, ec);
+    if (ec || !document.is_object()) return rejection{wire_code::malformed_frame};
+    const json::object& object = document.get_object();
+    switch (classify(object.if_contains("type"))) {
+      case command_kind::create:
+        return parse_admission<create_room>(object);
+      case command_kind::join:
+        return parse_admission<join_room>(object);
+      case command_kind::say:
+        return parse_say(object, max_text);
+      case command_kind::leave:
+        return command{leave_room{}};
+      case command_kind::unknown:
+        break;
+    }
+    return rejection{wire_code::unknown_type};
+  } catch (const std::exception&) {
+    // Only allocation failure can get here; refusing the frame is the right answer to it too.
+    return rejection{wire_code::malformed_frame};
+  }
+}
+
+namespace {
+
+std::string_view event_name(room_event_kind kind) noexcept {
+  switch (kind) {
+    case room_event_kind::create:
+      return "create";
+    case room_event_kind::join:
+      return "join";
+    case room_event_kind::message:
+      return "message";
+    case room_event_kind::leave:
+      return "leave";
+  }
+  return "message";
+}
+
+std::string_view reason_name(leave_reason reason) noexcept {
+  switch (reason) {
+    case leave_reason::left:
+      return "left";
+    case leave_reason::disconnected:
+      return "disconnected";
+    case leave_reason::slow_consumer:
+      return "slow_consumer";
+  }
+  return "left";
+}
+
+std::string notice_text(const room_event& event) {
+  std::string text(event.name);
+  switch (event.kind) {
+    case room_event_kind::create:
+      return text + " created the room";
+    case room_event_kind::join:
+      return text + " joined the room";
+    case room_event_kind::message:
+      return std::string(event.text);
+    case room_event_kind::leave:
+      switch (event.reason) {
+        case leave_reason::left:
+          return text + " left the room";
+        case leave_reason::disconnected:
+          return text + " disconnected";
+        case leave_reason::slow_consumer:
+          return text + " was disconnected (too slow to keep up)";
+      }
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string serialize(const room_event& event) {
+  json::object frame;
+  frame.reserve(10);
+  frame["code"] = static_cast<int>(wire_code::ok);
+  frame["event"] = event_name(event.kind);
+  frame["roomId"] = event.room.to_json();
+  frame["name"] = event.name;
+  frame["text"] = notice_text(event);
+  frame["users"] = event.users;
+  // `id` is what the seed client shows as the time and uses as the list key: a server timestamp,
+  // unique within the room.
+  frame["id"] = event.time_ms;
+  frame["seq"] = event.seq;
+  if (event.kind != room_event_kind::message) {
+    json::array members;
+    members.reserve(event.members.size());
+    for (const auto member : event.members)
+      members.emplace_back(member);
+    frame["members"] = std::move(members);
+  }
+  if (event.kind == room_event_kind::leave) frame["reason"] = reason_name(event.reason);
+  return json::serialize(frame);
+}
+
+std::string serialize(const rejection& refusal, std::size_t users) {
+  json::object frame;
+  frame["code"] = static_cast<int>(refusal.code);
+  frame["event"] = "error";
+  frame["error"] = token(refusal.code);
+  frame["text"] = describe(refusal.code);
+  frame["users"] = users;
+  if (!refusal.room.is_null()) frame["roomId"] = refusal.room;
+  if (!refusal.name.is_null()) frame["name"] = refusal.name;
+  return json::serialize(frame);
+}
+
+}  // namespace roomcast

@@ -1,0 +1,271 @@
+// The chat rules end to end: the real server on two threads, real WebSocket clients.
+#include <map>
+#include <optional>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/json/serialize.hpp>
+#include <catch2/catch.hpp>
+
+#include "roomcast/hub.hpp"
+
+#include "server_fixture.hpp"
+#include "test_client.hpp"
+
+using namespace roomcast;
+using namespace roomcast::testing;
+namespace json = boost::json;
+
+TEST_CASE("two clients chat through the server") {
+  running_server server;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(server.port());
+    auto bob = co_await test_client::connect(server.port(), {.target = "/"});  // the seed's path
+
+    const auto created = co_await alice.create("1234", "alice");
+    CHECK(created.at("event") == "create");
+    CHECK(created.at("users") == 1);
+
+    const auto joined = co_await bob.join("1234", "bob");
+    CHECK(joined.at("event") == "join");
+    CHECK(joined.at("users") == 2);
+    CHECK(joined.at("members") == json::array{"alice", "bob"});
+    const auto got1 = co_await alice.receive();  // the same frame reaches both
+    CHECK(got1 == joined);
+
+    co_await alice.say("hello bob");
+    const auto heard = co_await bob.receive();
+    CHECK(heard.at("code") == 200);
+    CHECK(heard.at("event") == "message");
+    CHECK(heard.at("name") == "alice");
+    CHECK(heard.at("text") == "hello bob");
+    CHECK(heard.at("roomId") == "1234");
+    CHECK(heard.at("users") == 2);
+    const auto got2 = co_await alice.receive();  // the sender hears its own message
+    CHECK(got2 == heard);
+  });
+}
+
+TEST_CASE("the seed client's exact frames work, and replies keep the number type of its roomId") {
+  running_server server;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(server.port(), {.target = "/"});
+    auto bob = co_await test_client::connect(server.port(), {.target = "/"});
+    co_await alice.send(
+        R"({"name":"alice","roomId":4321,"type":"create","text":"","id":1700000000000})");
+    const auto created = co_await alice.receive();
+    CHECK(created.at("code") == 200);
+    CHECK(created.at("roomId") == 4321);
+    co_await bob.send(R"({"name":"bob","roomId":4321,"type":"join","text":"","id":1700000000001})");
+    const auto got3 = co_await bob.receive();
+    CHECK(got3.at("event") == "join");
+    const auto got4 = co_await alice.receive();
+    CHECK(got4.at("users") == 2);
+
+    // What a click on its Send button puts on the wire.
+    co_await bob.send(
+        R"({"name":"bob","roomId":4321,"type":{"isTrusted":true},"text":"你好","id":1700000000002})");
+    const auto said = co_await alice.receive();
+    CHECK(said.at("code") == 200);
+    CHECK(said.at("roomId") == 4321);
+    CHECK(said.at("name") == "bob");
+    CHECK(said.at("text") == "你好");
+    CHECK(said.at("id").is_int64());
+    const auto got5 = co_await bob.receive();
+    CHECK(got5 == said);
+
+    // Its Leave button: a leave frame carrying the draft text, then close.
+    co_await bob.send(
+        R"({"name":"bob","roomId":4321,"type":"leave","text":"draft","id":1700000000003})");
+    co_await bob.close();
+    const auto left = co_await alice.receive();
+    CHECK(left.at("event") == "leave");
+    CHECK(left.at("name") == "bob");
+    CHECK(left.at("reason") == "left");
+    CHECK(left.at("users") == 1);
+  });
+}
+
+TEST_CASE("the seed's errors go to the requester only, echoing its roomId and name") {
+  running_server server;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(server.port());
+    auto other = co_await test_client::connect(server.port());
+    co_await alice.create("1234", "alice");
+
+    const auto exists = co_await other.create("1234", "carol");
+    CHECK(exists.at("code") == 5001);
+    CHECK(exists.at("error") == "room_exists");
+    CHECK(exists.at("roomId") == "1234");
+    CHECK(exists.at("name") == "carol");
+
+    co_await other.send(R"({"type":"join","roomId":5555,"name":"carol"})");
+    const auto missing = co_await other.receive();
+    CHECK(missing.at("code") == 5004);
+    CHECK(missing.at("roomId") == 5555);  // as the client wrote it: a number
+
+    const auto taken = co_await other.join("1234", "alice");
+    CHECK(taken.at("code") == 5002);
+    CHECK(taken.at("name") == "alice");
+
+    // Alice heard none of it: the next frame she gets is her own message.
+    co_await alice.say("still here");
+    const auto got6 = co_await alice.receive();
+    CHECK(got6.at("text") == "still here");
+  });
+}
+
+TEST_CASE("two rooms are fully isolated") {
+  running_server server;
+  run_client([&]() -> net::awaitable<void> {
+    auto a1 = co_await test_client::connect(server.port());
+    auto a2 = co_await test_client::connect(server.port());
+    auto b1 = co_await test_client::connect(server.port());
+    co_await a1.create("1111", "ann");
+    co_await a2.join("1111", "amy");
+    co_await a1.receive();
+    co_await b1.create("2222", "ann");  // the same name in another room is fine
+
+    co_await a1.say("for room 1111");
+    co_await b1.say("for room 2222");
+    const auto got7 = co_await a2.receive();
+    CHECK(got7.at("text") == "for room 1111");
+    const auto got8 = co_await a1.receive();
+    CHECK(got8.at("text") == "for room 1111");
+    const auto own = co_await b1.receive();
+    CHECK(own.at("text") == "for room 2222");
+    CHECK(own.at("users") == 1);
+    co_await a2.say("end");
+    const auto got9 = co_await a1.receive();
+    CHECK(got9.at("text") == "end");
+  });
+}
+
+TEST_CASE("the server decides who a connection is") {
+  running_server server;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(server.port());
+    auto bob = co_await test_client::connect(server.port());
+    auto eve = co_await test_client::connect(server.port());
+    co_await alice.create("1111", "alice");
+    co_await eve.create("2222", "eve");
+    co_await bob.join("1111", "bob");
+    co_await alice.receive();
+
+    // Bob claims to be alice, in eve's room: ignored, the message is bob's and stays in 1111.
+    co_await bob.send(R"({"type":"message","name":"alice","roomId":2222,"text":"it's me"})");
+    const auto heard = co_await alice.receive();
+    CHECK(heard.at("name") == "bob");
+    CHECK(heard.at("roomId") == "1111");
+    co_await bob.receive();
+
+    {  // create or join while in a room is refused without ejecting
+      const auto again = co_await bob.join("2222", "bob2");
+      CHECK(again.at("code") == 4008);
+      CHECK_FALSE(again.contains("name"));
+      CHECK_FALSE(again.contains("roomId"));
+      CHECK(again.at("users") == 2);
+    }
+    co_await eve.say("only eve hears this");
+    const auto got10 = co_await eve.receive();
+    CHECK(got10.at("text") == "only eve hears this");
+    co_await bob.say("bob is still in 1111");
+    const auto got11 = co_await alice.receive();
+    CHECK(got11.at("text") == "bob is still in 1111");
+  });
+}
+
+TEST_CASE("a dropped connection leaves its room and frees its name") {
+  running_server server;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(server.port());
+    co_await alice.create("1234", "alice");
+    {
+      auto bob = co_await test_client::connect(server.port());
+      co_await bob.join("1234", "bob");
+      co_await alice.receive();
+    }  // bob's socket is destroyed without a close frame or a leave
+    const auto gone = co_await alice.receive();
+    CHECK(gone.at("event") == "leave");
+    CHECK(gone.at("reason") == "disconnected");
+    CHECK(gone.at("users") == 1);
+
+    auto bob_again = co_await test_client::connect(server.port());
+    const auto rejoined = co_await bob_again.join("1234", "bob");
+    INFO(boost::json::serialize(rejoined));
+    CHECK(rejoined.at("event") == "join");
+  });
+}
+
+TEST_CASE("leave keeps the connection, and the last member leaving deletes the room") {
+  running_server server;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(server.port());
+    co_await alice.create("1234", "alice");
+    co_await alice.send(R"({"type":"leave"})");
+    const auto ack = co_await alice.receive();
+    CHECK(ack.at("event") == "leave");
+    CHECK(ack.at("users") == 0);
+    CHECK(server.get().counters().rooms == 0);
+
+    // The same connection can create the same number again: the old room is gone.
+    const auto again = co_await alice.create("1234", "alice");
+    CHECK(again.at("event") == "create");
+    CHECK(again.at("seq") == 1);
+  });
+}
+
+TEST_CASE("200 clients in one room receive every message, in order, with no gap") {
+  running_server server;
+  run_client(
+      [&]() -> net::awaitable<void> {
+        constexpr int members = 200;
+        constexpr int senders = 4;
+        constexpr int per_sender = 25;
+        std::vector<test_client> clients;
+        std::vector<std::int64_t> first_seq;
+        for (int i = 0; i < members; ++i) {
+          auto client = co_await test_client::connect(server.port());
+          clients.push_back(std::move(client));
+          const auto name = "m" + std::to_string(i);
+          json::object reply;
+          if (i == 0) {
+            reply = co_await clients.back().create("7777", name);
+          } else {
+            reply = co_await clients.back().join("7777", name);
+          }
+          REQUIRE(reply.at("code") == 200);
+          first_seq.push_back(reply.at("seq").as_int64());
+        }
+        CHECK(server.get().counters().members == members);
+
+        auto read_all = [&](int index) -> net::awaitable<void> {
+          auto& client = clients[static_cast<std::size_t>(index)];
+          std::int64_t expected_seq = first_seq[static_cast<std::size_t>(index)] + 1;
+          std::map<std::string, int> next_from;
+          int messages = 0;
+          while (messages < senders * per_sender) {
+            const auto frame = co_await client.receive();
+            REQUIRE(frame.at("seq").as_int64() == expected_seq++);
+            if (frame.at("event") != "message") continue;
+            const std::string sender(frame.at("name").as_string());
+            REQUIRE(frame.at("text").as_string()
+                    == sender + ":" + std::to_string(next_from[sender]++));
+            ++messages;
+          }
+        };
+        auto send_all = [&](int index) -> net::awaitable<void> {
+          auto& client = clients[static_cast<std::size_t>(index)];
+          for (int i = 0; i < per_sender; ++i)
+            co_await client.say("m" + std::to_string(index) + ":" + std::to_string(i));
+        };
+        std::vector<net::awaitable<void>> tasks;
+        for (int i = 0; i < members; ++i)
+          tasks.push_back(read_all(i));
+        for (int i = 0; i < senders; ++i)
+          tasks.push_back(send_all(i * 50));
+        co_await all_of(std::move(tasks));
+        CHECK(server.get().counters().evictions == 0);
+      },
+      std::chrono::seconds(60));
+}

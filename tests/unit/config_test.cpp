@@ -1,0 +1,67 @@
+#include "roomcast/config.hpp"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+using namespace roomcast;
+
+namespace {
+config_result parse(std::vector<const char*> args, std::map<std::string, std::string> env = {}) {
+  return parse_config(args, [&env](const char* name) -> const char* {
+    const auto found = env.find(name);
+    return found == env.end() ? nullptr : found->second.c_str();
+  });
+}
+}  // namespace
+
+TEST_CASE("defaults match the seed: 127.0.0.1:3000, 100-character messages") {
+  const auto result = parse({});
+  REQUIRE(result.settings);
+  CHECK(result.settings->host == "127.0.0.1");
+  CHECK(result.settings->port == 3000);
+  CHECK(result.settings->max_text == 100);
+  CHECK(result.settings->max_frame == 16 * 1024);
+  CHECK(result.settings->threads >= 1);
+}
+
+TEST_CASE("flags win over the environment, which wins over defaults") {
+  CHECK(parse({}, {{"PORT", "4000"}}).settings->port == 4000);
+  CHECK(parse({}, {{"PORT", "4000"}, {"ROOMCAST_PORT", "4001"}}).settings->port == 4001);
+  CHECK(parse({"--port", "4002"}, {{"PORT", "4000"}}).settings->port == 4002);
+  CHECK(parse({"--port=4003"}).settings->port == 4003);
+  const auto result = parse({"--threads", "3", "--max-text", "20", "--log-level", "debug"},
+                            {{"ROOMCAST_HOST", "0.0.0.0"}, {"ROOMCAST_OUTBOX", "8"}});
+  REQUIRE(result.settings);
+  CHECK(result.settings->threads == 3);
+  CHECK(result.settings->max_text == 20);
+  CHECK(result.settings->level == log_level::debug);
+  CHECK(result.settings->host == "0.0.0.0");
+  CHECK(result.settings->outbox_frames == 8);
+}
+
+TEST_CASE("bad flags and values exit with code 2 and say what was wrong") {
+  const auto check_bad = [](config_result result, std::string_view mention) {
+    CHECK_FALSE(result.settings);
+    CHECK(result.exit_code == 2);
+    CHECK_THAT(result.message, Catch::Contains(std::string(mention)));
+  };
+  check_bad(parse({"--port", "70000"}), "--port");
+  check_bad(parse({"--port", "12x"}), "12x");
+  check_bad(parse({"--port"}), "needs a value");
+  check_bad(parse({"--frobnicate"}), "unknown option");
+  check_bad(parse({"--threads", "0"}), "--threads");
+  check_bad(parse({"--log-level", "loud"}), "debug, info");
+  check_bad(parse({}, {{"PORT", "-1"}}), "PORT");
+  check_bad(parse({}, {{"ROOMCAST_IDLE_TIMEOUT", "soon"}}), "ROOMCAST_IDLE_TIMEOUT");
+}
+
+TEST_CASE("--help and --version print and exit 0") {
+  const auto help = parse({"--help"});
+  CHECK_FALSE(help.settings);
+  CHECK(help.exit_code == 0);
+  CHECK_THAT(help.message, Catch::Contains("--max-frame") && Catch::Contains("ROOMCAST_PORT"));
+  CHECK_THAT(parse({"--version"}).message, Catch::Contains("roomcast "));
+}

@@ -1,0 +1,289 @@
+// The hub against Trompeloeil mocks of the member interface, on a single-threaded io_context
+// driven step by step: who receives what, in which order, and what happens to a slow consumer.
+#include "roomcast/hub.hpp"
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json/parse.hpp>
+#include <catch2/catch.hpp>
+#include <catch2/trompeloeil.hpp>
+
+#include "roomcast/net.hpp"
+
+using namespace roomcast;
+using trompeloeil::_;
+namespace json = boost::json;
+
+namespace {
+
+struct mock_member : member {
+  MAKE_MOCK1(deliver, delivery(const shared_frame&), override);
+  MAKE_MOCK0(evict, void(), override);
+};
+
+// A mock member that accepts every frame and keeps it, parsed, for later checks.
+struct recording_member {
+  std::shared_ptr<mock_member> mock = std::make_shared<mock_member>();
+  std::vector<json::object> frames;
+  delivery answer = delivery::queued;
+  std::unique_ptr<trompeloeil::expectation> accept_all =
+      NAMED_ALLOW_CALL(*mock, deliver(_))
+          .LR_SIDE_EFFECT(frames.push_back(json::parse(*_1).as_object()))
+          .LR_RETURN(answer);
+
+  std::vector<std::string> texts_of(std::string_view event) const {
+    std::vector<std::string> texts;
+    for (const auto& f : frames) {
+      if (f.at("event").as_string() == event) texts.emplace_back(f.at("text").as_string());
+    }
+    return texts;
+  }
+};
+
+room_id room_number(std::string_view digits) {
+  return *room_id::from_json(json::value(json::string_view(digits.data(), digits.size())));
+}
+
+struct hub_fixture {
+  net::io_context io;
+  hub rooms{io.get_executor(), hub_options{.room_inbox_capacity = 4}};
+
+  // Rooms must end before the io_context is destroyed (see hub::shutdown).
+  ~hub_fixture() {
+    rooms.shutdown();
+    io.restart();
+    io.poll();
+  }
+
+  // Runs `task` to completion, then lets the rooms handle everything it queued.
+  template <class T>
+  T run(net::awaitable<T> task) {
+    std::optional<T> result;
+    std::exception_ptr failure;
+    net::co_spawn(io, std::move(task), [&](std::exception_ptr e, T value) {
+      failure = e;
+      result = std::move(value);
+    });
+    drive([&] { return result.has_value() || failure; });
+    if (failure) std::rethrow_exception(failure);
+    return std::move(*result);
+  }
+  void run(net::awaitable<void> task) {
+    bool done = false;
+    std::exception_ptr failure;
+    net::co_spawn(io, std::move(task), [&](std::exception_ptr e) {
+      failure = e;
+      done = true;
+    });
+    drive([&] { return done; });
+    if (failure) std::rethrow_exception(failure);
+  }
+  template <class Done>
+  void drive(Done done) {
+    io.restart();
+    while (!done()) {
+      if (io.poll_one() == 0) FAIL("the hub is stuck: nothing can run and the task is not done");
+    }
+    io.poll();
+  }
+
+  membership enter(room_event_kind kind, std::string_view room, std::string name,
+                   const recording_member& who) {
+    auto result =
+        run(kind == room_event_kind::create ? rooms.create(room_number(room), name, who.mock)
+                                            : rooms.join(room_number(room), name, who.mock));
+    REQUIRE(std::holds_alternative<membership>(result));
+    return std::get<membership>(std::move(result));
+  }
+  wire_code refused(room_event_kind kind, std::string_view room, std::string name,
+                    const recording_member& who) {
+    auto result =
+        run(kind == room_event_kind::create ? rooms.create(room_number(room), name, who.mock)
+                                            : rooms.join(room_number(room), name, who.mock));
+    REQUIRE(std::holds_alternative<wire_code>(result));
+    return std::get<wire_code>(result);
+  }
+};
+
+constexpr auto create = room_event_kind::create;
+constexpr auto join = room_event_kind::join;
+
+}  // namespace
+
+TEST_CASE_METHOD(hub_fixture, "create makes a room whose creator hears the create event") {
+  recording_member alice;
+  const auto seat = enter(create, "1234", "alice", alice);
+  REQUIRE(alice.frames.size() == 1);
+  const auto& frame = alice.frames[0];
+  CHECK(frame.at("code") == 200);
+  CHECK(frame.at("event") == "create");
+  CHECK(frame.at("roomId") == "1234");
+  CHECK(frame.at("users") == 1);
+  CHECK(frame.at("seq") == 1);
+  CHECK(frame.at("members") == json::array{"alice"});
+  CHECK(seat.users() == 1);
+  CHECK(rooms.counters().rooms == 1);
+  CHECK(rooms.counters().members == 1);
+}
+
+TEST_CASE_METHOD(hub_fixture, "the seed's admission errors: 5001, 5004, 5002") {
+  recording_member alice, bob, carol;
+  enter(create, "1234", "alice", alice);
+  CHECK(refused(create, "1234", "bob", bob) == wire_code::room_exists);
+  CHECK(refused(join, "4321", "bob", bob) == wire_code::no_such_room);
+  CHECK(refused(join, "1234", "alice", carol) == wire_code::name_taken);
+  CHECK(bob.frames.empty());
+  CHECK(carol.frames.empty());
+  SECTION("a name is unique per room, not globally") {
+    enter(create, "5678", "alice", carol);
+    CHECK(carol.frames.size() == 1);
+  }
+}
+
+TEST_CASE_METHOD(hub_fixture,
+                 "a message reaches every member of its room, in order, and no one else") {
+  recording_member alice, bob, stranger;
+  const auto a = enter(create, "1234", "alice", alice);
+  const auto b = enter(join, "1234", "bob", bob);
+  enter(create, "9999", "stranger", stranger);
+  run(rooms.say(a, "one"));
+  run(rooms.say(b, "two"));
+  run(rooms.say(a, "three"));
+
+  const std::vector<std::string> expected{"one", "two", "three"};
+  CHECK(alice.texts_of("message") == expected);
+  CHECK(bob.texts_of("message") == expected);
+  CHECK(stranger.texts_of("message").empty());
+  REQUIRE(bob.frames.size() == 4);  // its join, then three messages
+  CHECK(bob.frames[0].at("event") == "join");
+  CHECK(bob.frames[0].at("members") == json::array{"alice", "bob"});
+  CHECK(bob.frames[1].at("name") == "alice");
+  CHECK(bob.frames[2].at("name") == "bob");
+  // Sequence numbers and ids increase with no gap; every frame carries the member count.
+  for (std::size_t i = 0; i < bob.frames.size(); ++i) {
+    CHECK(bob.frames[i].at("seq") == 2 + i);
+    CHECK(bob.frames[i].at("users") == 2);
+    if (i > 0) CHECK(bob.frames[i].at("id").as_int64() > bob.frames[i - 1].at("id").as_int64());
+  }
+}
+
+TEST_CASE_METHOD(
+    hub_fixture,
+    "leave tells the room, frees the name at once, and the last one deletes the room") {
+  recording_member alice, bob, bob_again;
+  const auto a = enter(create, "1234", "alice", alice);
+  const auto b = enter(join, "1234", "bob", bob);
+  run(rooms.say(b, "bye"));
+  run(rooms.leave(b, leave_reason::left));
+
+  // The leaver's message comes before its leave; the leaver gets the notice as its acknowledgement.
+  REQUIRE(alice.frames.size() == 4);
+  CHECK(alice.frames[2].at("text") == "bye");
+  CHECK(alice.frames[3].at("event") == "leave");
+  CHECK(alice.frames[3].at("reason") == "left");
+  CHECK(alice.frames[3].at("users") == 1);
+  CHECK(alice.frames[3].at("members") == json::array{"alice"});
+  CHECK(bob.frames.back().at("event") == "leave");
+
+  const auto again = enter(join, "1234", "bob", bob_again);
+  CHECK(again.users() == 2);
+  run(rooms.leave(again, leave_reason::disconnected));
+  CHECK(alice.frames.back().at("reason") == "disconnected");
+  CHECK(bob_again.frames.size() == 1);  // a disconnected member is not sent its own leave
+
+  run(rooms.leave(a, leave_reason::left));
+  CHECK(rooms.counters().rooms == 0);
+  CHECK(rooms.counters().members == 0);
+  SECTION("and its number can be created again") {
+    recording_member dora;
+    enter(create, "1234", "dora", dora);
+    CHECK(dora.frames.at(0).at("seq") == 1);
+  }
+  SECTION("leaving twice changes nothing") {
+    const auto before = alice.frames.size();
+    run(rooms.leave(a, leave_reason::left));
+    CHECK(alice.frames.size() == before);
+  }
+}
+
+TEST_CASE_METHOD(hub_fixture, "a member whose outbox is full is evicted and the others hear why") {
+  recording_member alice, bob, slow;
+  const auto a = enter(create, "1234", "alice", alice);
+  enter(join, "1234", "bob", bob);
+  enter(join, "1234", "slow", slow);
+
+  slow.answer = delivery::full;
+  REQUIRE_CALL(*slow.mock, evict());
+  run(rooms.say(a, "are you there?"));
+
+  CHECK(alice.texts_of("message") == std::vector<std::string>{"are you there?"});
+  const auto& notice = alice.frames.back();
+  CHECK(notice.at("event") == "leave");
+  CHECK(notice.at("name") == "slow");
+  CHECK(notice.at("reason") == "slow_consumer");
+  CHECK(notice.at("users") == 2);
+  CHECK(bob.frames.back() == notice);
+  CHECK(rooms.counters().evictions == 1);
+
+  SECTION("it receives nothing more, and its name is free again") {
+    const auto frames_before = slow.frames.size();
+    run(rooms.say(a, "later"));
+    CHECK(slow.frames.size() == frames_before);
+    recording_member newcomer;
+    enter(join, "1234", "slow", newcomer);
+  }
+}
+
+TEST_CASE_METHOD(hub_fixture, "a member whose connection is closing is skipped, not evicted") {
+  recording_member alice, leaving;
+  const auto a = enter(create, "1234", "alice", alice);
+  const auto l = enter(join, "1234", "leaving", leaving);
+  leaving.answer = delivery::closed;
+  FORBID_CALL(*leaving.mock, evict());
+  run(rooms.say(a, "hello"));
+  run(rooms.leave(l, leave_reason::disconnected));
+  CHECK(alice.frames.back().at("reason") == "disconnected");
+  CHECK(rooms.counters().evictions == 0);
+}
+
+TEST_CASE_METHOD(hub_fixture, "senders into a small inbox wait instead of losing messages") {
+  recording_member alice, bob;
+  const auto a = enter(create, "1234", "alice", alice);
+  const auto b = enter(join, "1234", "bob", bob);
+  // Two senders, 50 messages each, through an inbox of 4: every message arrives, each sender's
+  // own messages in the order it sent them.
+  auto burst = [this](const membership& seat, std::string prefix) -> net::awaitable<void> {
+    for (int i = 0; i < 50; ++i)
+      co_await rooms.say(seat, prefix + std::to_string(i));
+  };
+  auto from_a = burst(a, "a");
+  auto from_b = burst(b, "b");
+  bool a_done = false, b_done = false;
+  net::co_spawn(io, std::move(from_a), [&](std::exception_ptr) { a_done = true; });
+  net::co_spawn(io, std::move(from_b), [&](std::exception_ptr) { b_done = true; });
+  drive([&] { return a_done && b_done; });
+
+  const auto received = bob.texts_of("message");
+  REQUIRE(received.size() == 100);
+  int next_a = 0, next_b = 0;
+  for (const auto& text : received) {
+    int& next = text[0] == 'a' ? next_a : next_b;
+    CHECK(text.substr(1) == std::to_string(next++));
+  }
+  CHECK(alice.texts_of("message") == received);
+}
+
+TEST_CASE_METHOD(hub_fixture, "shutdown ends every room") {
+  recording_member alice;
+  const auto a = enter(create, "1234", "alice", alice);
+  rooms.shutdown();
+  io.restart();
+  io.poll();
+  CHECK(rooms.counters().rooms == 0);
+  run(rooms.say(a, "into the void"));  // completes (the inbox is closed) instead of hanging
+  CHECK(alice.texts_of("message").empty());
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs what is missing (Debian 12, as root), then builds and runs the whole test suite:
+#   1. release build: unit + integration tests (ctest)
+#   2. asan preset (AddressSanitizer + UndefinedBehaviorSanitizer): the same tests
+#   3. the browser tests (headless Debian chromium via playwright-core) against the release binary
+# Ends with one summary line "total: N passed, M failed".
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+tools/install-deps.sh || exit 1
+
+passed=0
+failed=0
+started=$(date +%s)
+
+# Runs ctest for a preset and adds its counts to the totals.
+run_ctest() {
+  local preset=$1
+  local t0=$(date +%s)
+  echo "== [$preset] configure + build"
+  cmake --preset "$preset" >/dev/null || return 1
+  cmake --build --preset "$preset" || return 1
+  local t1=$(date +%s)
+  echo "== [$preset] ctest"
+  local log
+  log=$(mktemp)
+  ctest --preset "$preset" -j2 2>&1 | tee "$log"
+  local line
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n1)
+  rm -f "$log"
+  if [[ -z "$line" ]]; then
+    failed=$((failed + 1))
+    return 1
+  fi
+  local bad total
+  bad=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+  total=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+  passed=$((passed + total - bad))
+  failed=$((failed + bad))
+  echo "== [$preset] build $((t1 - t0)) s, tests $(($(date +%s) - t1)) s"
+}
+
+run_ctest release || failed=$((failed + 1))
+run_ctest asan || failed=$((failed + 1))
+
+if [[ -x tests/browser/run.sh ]]; then
+  echo "== [browser] playwright-core + chromium"
+  t0=$(date +%s)
+  log=$(mktemp)
+  ROOMCAST_BIN="$root/build/release/src/roomcast" tests/browser/run.sh 2>&1 | tee "$log"
+  ok=$(grep -E '^# pass [0-9]+' "$log" | tail -n1 | awk '{print $3}')
+  bad=$(grep -E '^# fail [0-9]+' "$log" | tail -n1 | awk '{print $3}')
+  if [[ -z "$ok" || -z "$bad" ]]; then failed=$((failed + 1)); else
+    passed=$((passed + ok))
+    failed=$((failed + bad))
+  fi
+  rm -f "$log"
+  echo "== [browser] $(($(date +%s) - t0)) s"
+fi
+
+echo "== whole suite: $(($(date +%s) - started)) s"
+echo "total: ${passed} passed, ${failed} failed"
+[[ $failed -eq 0 ]]
