@@ -24,11 +24,12 @@ namespace roomcast {
 namespace {
 ${arrays}
 const embedded_file files[] = {
-${entries}};
+${entries}    {\"\", {}, {}},  // sentinel: the array is never empty
+};
 }  // namespace
 
 std::span<const embedded_file> embedded_files() noexcept {
-  return {files, sizeof(files) / sizeof(files[0])};
+  return {files, sizeof(files) / sizeof(files[0]) - 1};
 }
 }  // namespace roomcast
 ")

@@ -10,68 +10,47 @@
 namespace roomcast {
 namespace json = boost::json;
 
-std::string_view describe(wire_code code) noexcept {
-  switch (code) {
-    case wire_code::ok:
-      return "ok";
-    case wire_code::malformed_frame:
-      return "The frame is not a JSON object.";
-    case wire_code::unknown_type:
-      return "Unknown message type.";
-    case wire_code::invalid_field:
-      return "A field is missing or has the wrong type.";
-    case wire_code::invalid_room_id:
-      return "The room number must be exactly 4 digits.";
-    case wire_code::invalid_name:
-      return "The name must be 1 to 32 characters without control characters.";
-    case wire_code::empty_text:
-      return "The message is empty.";
-    case wire_code::text_too_long:
-      return "The message is too long.";
-    case wire_code::not_in_room:
-      return "You are not in a room.";
-    case wire_code::already_in_room:
-      return "You are already in a room; leave it first.";
-    case wire_code::room_exists:
-      return "That room number already exists.";
-    case wire_code::name_taken:
-      return "That name is already used in this room.";
-    case wire_code::no_such_room:
-      return "That room does not exist.";
+namespace {
+
+// One row per wire code: its token (`error` field) and its sentence (`text` field).
+struct code_description {
+  wire_code code;
+  std::string_view token;
+  std::string_view text;
+};
+
+constexpr code_description code_descriptions[] = {
+    {wire_code::ok, "ok", "ok"},
+    {wire_code::malformed_frame, "malformed_frame", "The frame is not a JSON object."},
+    {wire_code::unknown_type, "unknown_type", "Unknown message type."},
+    {wire_code::invalid_field, "invalid_field", "A field is missing or has the wrong type."},
+    {wire_code::invalid_room_id, "invalid_room_id", "The room number must be exactly 4 digits."},
+    {wire_code::invalid_name, "invalid_name",
+     "The name must be 1 to 32 characters without control characters."},
+    {wire_code::empty_text, "empty_text", "The message is empty."},
+    {wire_code::text_too_long, "text_too_long", "The message is too long."},
+    {wire_code::not_in_room, "not_in_room", "You are not in a room."},
+    {wire_code::already_in_room, "already_in_room", "You are already in a room; leave it first."},
+    {wire_code::room_exists, "room_exists", "That room number already exists."},
+    {wire_code::name_taken, "name_taken", "That name is already used in this room."},
+    {wire_code::no_such_room, "no_such_room", "That room does not exist."},
+};
+
+const code_description& description_of(wire_code code) noexcept {
+  for (const auto& row : code_descriptions) {
+    if (row.code == code) return row;
   }
-  return "error";
+  return code_descriptions[1];  // unreachable for a valid enum value
+}
+
+}  // namespace
+
+std::string_view describe(wire_code code) noexcept {
+  return description_of(code).text;
 }
 
 std::string_view token(wire_code code) noexcept {
-  switch (code) {
-    case wire_code::ok:
-      return "ok";
-    case wire_code::malformed_frame:
-      return "malformed_frame";
-    case wire_code::unknown_type:
-      return "unknown_type";
-    case wire_code::invalid_field:
-      return "invalid_field";
-    case wire_code::invalid_room_id:
-      return "invalid_room_id";
-    case wire_code::invalid_name:
-      return "invalid_name";
-    case wire_code::empty_text:
-      return "empty_text";
-    case wire_code::text_too_long:
-      return "text_too_long";
-    case wire_code::not_in_room:
-      return "not_in_room";
-    case wire_code::already_in_room:
-      return "already_in_room";
-    case wire_code::room_exists:
-      return "room_exists";
-    case wire_code::name_taken:
-      return "name_taken";
-    case wire_code::no_such_room:
-      return "no_such_room";
-  }
-  return "error";
+  return description_of(code).token;
 }
 
 std::optional<room_id> room_id::from_json(const json::value& value) noexcept {

@@ -2,7 +2,8 @@
 # Installs what is missing (Debian 12, as root), then builds and runs the whole test suite:
 #   1. release build: unit + integration tests (ctest)
 #   2. asan preset (AddressSanitizer + UndefinedBehaviorSanitizer): the same tests
-#   3. the browser tests (headless Debian chromium via playwright-core) against the release binary
+#   3. tsan preset (ThreadSanitizer): the integration tests (server on 2 threads)
+#   4. the browser tests (headless Debian chromium via playwright-core) against the release binary
 # Ends with one summary line "total: N passed, M failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -42,6 +43,7 @@ run_ctest() {
 
 run_ctest release || failed=$((failed + 1))
 run_ctest asan || failed=$((failed + 1))
+run_ctest tsan || failed=$((failed + 1))  # the integration tests, multi-threaded, under TSan
 
 if [[ -x tests/browser/run.sh ]]; then
   echo "== [browser] playwright-core + chromium"

@@ -91,19 +91,20 @@ struct hub_fixture {
     io.poll();
   }
 
+  admission admit(room_event_kind kind, std::string_view room, std::string name,
+                  const recording_member& who) {
+    return run(kind == room_event_kind::create ? rooms.create(room_number(room), name, who.mock)
+                                               : rooms.join(room_number(room), name, who.mock));
+  }
   membership enter(room_event_kind kind, std::string_view room, std::string name,
                    const recording_member& who) {
-    auto result =
-        run(kind == room_event_kind::create ? rooms.create(room_number(room), name, who.mock)
-                                            : rooms.join(room_number(room), name, who.mock));
+    auto result = admit(kind, room, std::move(name), who);
     REQUIRE(std::holds_alternative<membership>(result));
     return std::get<membership>(std::move(result));
   }
   wire_code refused(room_event_kind kind, std::string_view room, std::string name,
                     const recording_member& who) {
-    auto result =
-        run(kind == room_event_kind::create ? rooms.create(room_number(room), name, who.mock)
-                                            : rooms.join(room_number(room), name, who.mock));
+    const auto result = admit(kind, room, std::move(name), who);
     REQUIRE(std::holds_alternative<wire_code>(result));
     return std::get<wire_code>(result);
   }
