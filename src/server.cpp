@@ -1,5 +1,6 @@
 #include "roomcast/server.hpp"
 
+#include <cstdlib>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -71,7 +72,14 @@ struct server::impl {
 
   void forget(std::uint64_t id) {
     live.erase(id);
-    if (stopping && live.empty()) drain_deadline.cancel();
+    if (stopping && live.empty()) finish_stop();
+  }
+
+  // Nothing is left to drain: release the last waits so that the io_context runs out of work.
+  void finish_stop() {
+    error_code ignored;
+    drain_deadline.cancel();
+    signals.cancel(ignored);
   }
 
   // Stop accepting, end every room, ask every connection to flush and close; the io_context then
@@ -81,13 +89,15 @@ struct server::impl {
     stopping = true;
     error_code ignored;
     acceptor.close(ignored);
-    signals.cancel(ignored);
     rooms.shutdown();
     log_info("stopping: closing ", live.size(), " connection(s)");
     for (auto& [id, weak] : live) {
       if (auto client = weak.lock()) shut_down(client);
     }
-    if (live.empty()) return;
+    if (live.empty()) {
+      finish_stop();
+      return;
+    }
     drain_deadline.expires_after(settings.drain_timeout);
     drain_deadline.async_wait([this](error_code ec) {
       if (ec) return;
@@ -148,8 +158,14 @@ void server::stop_on_signals() {
   impl_->signals.add(SIGTERM);
   impl_->signals.async_wait([this](error_code ec, int signal) {
     if (ec) return;
-    log_info("signal ", signal, " received");
+    log_info("signal ", signal, " received: draining (a second signal exits at once)");
     impl_->begin_stop();
+    if (!impl_->stopping || impl_->live.empty()) return;
+    impl_->signals.async_wait([](error_code again, int) {
+      if (again) return;
+      log_warn("second signal: exiting without draining");
+      std::_Exit(1);
+    });
   });
 }
 

@@ -269,3 +269,27 @@ TEST_CASE("200 clients in one room receive every message, in order, with no gap"
       },
       std::chrono::seconds(60));
 }
+
+TEST_CASE("shutdown flushes what is queued and closes every client with 1001") {
+  running_server server;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(server.port());
+    auto bob = co_await test_client::connect(server.port());
+    co_await alice.create("1234", "alice");
+    co_await bob.join("1234", "bob");
+    co_await alice.say("last words");
+    const auto echo = co_await alice.receive();  // bob's join
+    CHECK(echo.at("event") == "join");
+    const auto own = co_await alice.receive();
+    CHECK(own.at("text") == "last words");
+
+    server.get().stop();
+    // Bob has not read alice's message yet: it still reaches him, then the close.
+    const auto bob_end = co_await bob.receive_ending();
+    CHECK(bob_end.frames_before == 1);
+    CHECK(bob_end.close_code == 1001);
+    const auto alice_end = co_await alice.receive_ending();
+    CHECK(alice_end.close_code == 1001);
+  });
+  server.get().wait();  // every thread returns: nothing is left waiting
+}
