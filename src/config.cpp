@@ -52,6 +52,18 @@ std::function<std::string(config&, std::string_view)> integer(Int config::*field
   };
 }
 
+std::function<std::string(config&, std::string_view)> decimal(double config::*field) {
+  return [=](config& c, std::string_view text) -> std::string {
+    double value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || !(value >= 0 && value <= 1e6)) {
+      return "expected a number from 0 to 1000000";
+    }
+    c.*field = value;
+    return {};
+  };
+}
+
 std::function<std::string(config&, std::string_view)> millis(
     std::chrono::milliseconds config::*field) {
   return [=](config& c, std::string_view text) -> std::string {
@@ -106,6 +118,38 @@ const std::vector<option>& options() {
       {"--drain-timeout", "ROOMCAST_DRAIN_TIMEOUT", "MS",
        "on SIGTERM/SIGINT, time for all clients to close before the process exits",
        millis(&config::drain_timeout)},
+      {"--rate-limit", "ROOMCAST_RATE_LIMIT", "PER_SEC",
+       "frames per second a client may send (0: unlimited); more get error 4009",
+       decimal(&config::rate_limit)},
+      {"--rate-burst", "ROOMCAST_RATE_BURST", "N", "frames a client may send at once",
+       decimal(&config::rate_burst)},
+      {"--flood-limit", "ROOMCAST_FLOOD_LIMIT", "N",
+       "refused frames (refilled one per second) before the client is closed with 1008",
+       integer(&config::flood_limit, 1, 1'000'000)},
+      {"--max-connections", "ROOMCAST_MAX_CONNECTIONS", "N",
+       "open connections; beyond it new ones get HTTP 503",
+       integer(&config::max_connections, 1, 10'000'000)},
+      {"--max-connections-per-ip", "ROOMCAST_MAX_CONNECTIONS_PER_IP", "N",
+       "open connections from one client address; beyond it HTTP 503",
+       integer(&config::max_connections_per_ip, 1, 10'000'000)},
+      {"--max-rooms", "ROOMCAST_MAX_ROOMS", "N", "rooms at once; beyond it create gets 5005",
+       integer(&config::max_rooms, 1, 10'000)},
+      {"--max-members", "ROOMCAST_MAX_MEMBERS", "N",
+       "members of one room; beyond it join gets 5003",
+       integer(&config::max_members, 1, 1'000'000)},
+      {"--allowed-origin", "ROOMCAST_ALLOWED_ORIGINS", "ORIGIN",
+       "repeatable (env: comma-separated): only pages from these origins may open a WebSocket; "
+       "default: any",
+       [](config& c, std::string_view v) -> std::string {
+         for (std::size_t start = 0; start <= v.size();) {
+           const auto end = std::min(v.find(',', start), v.size());
+           const auto origin = v.substr(start, end - start);
+           if (origin.empty()) return "expected an origin such as https://chat.example.com";
+           c.allowed_origins.emplace_back(origin);
+           start = end + 1;
+         }
+         return {};
+       }},
       {"--log-level", "ROOMCAST_LOG_LEVEL", "LEVEL", "debug, info, warn, error or off",
        [](config& c, std::string_view v) -> std::string {
          const auto level = parse_level(v);
@@ -149,7 +193,15 @@ std::string config::summary() const {
       << " send_buffer=" << send_buffer << " handshake_timeout_ms=" << handshake_timeout.count()
       << " idle_timeout_ms=" << idle_timeout.count()
       << " close_timeout_ms=" << close_timeout.count()
-      << " drain_timeout_ms=" << drain_timeout.count();
+      << " drain_timeout_ms=" << drain_timeout.count() << " rate_limit=" << rate_limit
+      << " rate_burst=" << rate_burst << " flood_limit=" << flood_limit
+      << " max_connections=" << max_connections
+      << " max_connections_per_ip=" << max_connections_per_ip << " max_rooms=" << max_rooms
+      << " max_members=" << max_members << " allowed_origins=";
+  if (allowed_origins.empty()) out << "(any)";
+  for (std::size_t i = 0; i < allowed_origins.size(); ++i) {
+    out << (i ? "," : "") << allowed_origins[i];
+  }
   return out.str();
 }
 
@@ -172,6 +224,7 @@ config_result parse_config(std::span<const char* const> args, const env_lookup& 
     }
   }
 
+  bool origins_from_flags = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (arg == "--help" || arg == "-h") return {std::nullopt, help_text(), 0};
@@ -191,6 +244,10 @@ config_result parse_config(std::span<const char* const> args, const env_lookup& 
     if (!has_value) {
       if (i + 1 >= args.size()) return fail("option " + std::string(arg) + " needs a value");
       value = args[++i];
+    }
+    if (match->flag == "--allowed-origin" && !origins_from_flags) {
+      settings.allowed_origins.clear();  // flags replace the environment's list
+      origins_from_flags = true;
     }
     if (auto error = match->apply(settings, value); !error.empty()) {
       return fail("bad value '" + std::string(value) + "' for " + std::string(arg) + ": " + error);

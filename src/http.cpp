@@ -23,10 +23,10 @@ http_reply plain(unsigned status, std::string body) {
   return reply;
 }
 
-// HTML is revalidated every time so a new server version is picked up at once; the other assets
-// may be cached but are revalidated by ETag, since their URLs carry no content hash.
-std::string cache_policy(std::string_view path) {
-  return path.ends_with(".html") ? "no-cache" : "public, max-age=300, must-revalidate";
+// Everything is revalidated by ETag on every use (a 304 costs one small round trip): the asset
+// URLs carry no content hash, so a max-age could pair a new index.html with old modules.
+std::string cache_policy() {
+  return "no-cache";
 }
 
 // FNV-1a of the file's bytes: a cheap validator for files read from --web-root.
@@ -136,7 +136,7 @@ http_reply http_router::serve_file(const std::string& path, std::string_view if_
     reply.etag = etag_of(reply.body);
   }
   reply.content_type = content_type_for(path);
-  reply.cache_control = cache_policy(path);
+  reply.cache_control = cache_policy();
   if (etag_matches(if_none_match, reply.etag)) {
     reply.status = 304;
     reply.body.clear();

@@ -115,6 +115,7 @@ net::awaitable<admission> hub::state::admit(room_event_kind kind, room_id id, st
 
   if (kind == room_event_kind::create) {
     if (target) co_return wire_code::room_exists;
+    if (rooms.size() >= options.max_rooms) co_return wire_code::too_many_rooms;
     target = std::make_shared<room>(strand, id, options.room_inbox_capacity);
     rooms.emplace(id.key(), target);
     counters.rooms.fetch_add(1, std::memory_order_relaxed);
@@ -124,6 +125,7 @@ net::awaitable<admission> hub::state::admit(room_event_kind kind, room_id id, st
   } else {
     if (!target) co_return wire_code::no_such_room;
     if (target->names_.contains(name)) co_return wire_code::name_taken;
+    if (target->names_.size() >= options.max_members) co_return wire_code::room_full;
   }
 
   const std::uint64_t member_id = next_member_id++;

@@ -31,9 +31,13 @@ constexpr code_description code_descriptions[] = {
     {wire_code::text_too_long, "text_too_long", "The message is too long."},
     {wire_code::not_in_room, "not_in_room", "You are not in a room."},
     {wire_code::already_in_room, "already_in_room", "You are already in a room; leave it first."},
+    {wire_code::rate_limited, "rate_limited",
+     "You are sending too fast; that message was dropped."},
     {wire_code::room_exists, "room_exists", "That room number already exists."},
     {wire_code::name_taken, "name_taken", "That name is already used in this room."},
+    {wire_code::room_full, "room_full", "That room is full."},
     {wire_code::no_such_room, "no_such_room", "That room does not exist."},
+    {wire_code::too_many_rooms, "too_many_rooms", "The server has no room for another room."},
 };
 
 const code_description& description_of(wire_code code) noexcept {

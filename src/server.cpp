@@ -26,7 +26,9 @@ struct server::impl {
         io(static_cast<int>(c.threads)),
         control(net::make_strand(io)),
         acceptor(control),
-        rooms(io.get_executor(), hub_options{.room_inbox_capacity = c.room_inbox}),
+        rooms(io.get_executor(), hub_options{.room_inbox_capacity = c.room_inbox,
+                                             .max_rooms = c.max_rooms,
+                                             .max_members = c.max_members}),
         router(c.web_root),
         context{.rooms = rooms,
                 .router = router,
@@ -36,7 +38,11 @@ struct server::impl {
                             .send_buffer = c.send_buffer,
                             .handshake_timeout = c.handshake_timeout,
                             .idle_timeout = c.idle_timeout,
-                            .close_timeout = c.close_timeout}},
+                            .close_timeout = c.close_timeout,
+                            .rate_limit = c.rate_limit,
+                            .rate_burst = c.rate_burst,
+                            .flood_limit = c.flood_limit,
+                            .allowed_origins = c.allowed_origins}},
         signals(control),
         drain_deadline(control) {
     const tcp::endpoint endpoint(net::ip::make_address(c.host), c.port);
@@ -60,8 +66,15 @@ struct server::impl {
       }
       const auto executor = socket.get_executor();
       const auto id = next_connection_id++;
-      auto client = make_connection(tcp::socket(std::move(socket)), context);
-      live.emplace(id, client);
+      error_code peer_error;
+      auto peer = socket.remote_endpoint(peer_error).address().to_string();
+      // Over a cap, the connection still gets an HTTP 503 (and counts until it is gone).
+      const bool over_capacity = live.size() >= settings.max_connections
+                                 || per_address[peer] >= settings.max_connections_per_ip;
+      if (over_capacity) log_info("refusing a connection from ", peer, ": at capacity");
+      ++per_address[peer];
+      auto client = make_connection(tcp::socket(std::move(socket)), context, over_capacity);
+      live.emplace(id, tracked{client, std::move(peer)});
       auto served = [this, id](std::exception_ptr error) {
         log_exception{"connection"}(error);
         net::dispatch(control, [this, id] { forget(id); });
@@ -71,7 +84,12 @@ struct server::impl {
   }
 
   void forget(std::uint64_t id) {
-    live.erase(id);
+    const auto found = live.find(id);
+    if (found == live.end()) return;
+    if (const auto count = per_address.find(found->second.peer); count != per_address.end()) {
+      if (--count->second == 0) per_address.erase(count);
+    }
+    live.erase(found);
     if (stopping && live.empty()) finish_stop();
   }
 
@@ -91,8 +109,8 @@ struct server::impl {
     acceptor.close(ignored);
     rooms.shutdown();
     log_info("stopping: closing ", live.size(), " connection(s)");
-    for (auto& [id, weak] : live) {
-      if (auto client = weak.lock()) shut_down(client);
+    for (auto& [id, entry] : live) {
+      if (auto client = entry.client.lock()) shut_down(client);
     }
     if (live.empty()) {
       finish_stop();
@@ -118,7 +136,12 @@ struct server::impl {
   net::steady_timer drain_deadline;
   std::vector<std::thread> threads;
   // Owned by `control`:
-  std::unordered_map<std::uint64_t, std::weak_ptr<connection>> live;
+  struct tracked {
+    std::weak_ptr<connection> client;
+    std::string peer;  // remote address, for --max-connections-per-ip
+  };
+  std::unordered_map<std::uint64_t, tracked> live;
+  std::unordered_map<std::string, std::size_t> per_address;
   std::uint64_t next_connection_id = 0;
   bool stopping = false;
   bool forced_stop = false;

@@ -1,5 +1,6 @@
 #include "roomcast/session.hpp"
 
+#include <algorithm>
 #include <optional>
 
 #include <boost/asio/co_spawn.hpp>
@@ -16,6 +17,7 @@
 #include "roomcast/log.hpp"
 #include "roomcast/member.hpp"
 #include "roomcast/protocol.hpp"
+#include "roomcast/rate_limit.hpp"
 
 namespace roomcast {
 namespace beast = boost::beast;
@@ -65,12 +67,15 @@ http::response<http::string_body> make_response(const http_reply& reply, unsigne
 // frames. Every member belongs to the connection's strand, except outbox_ (a concurrent channel).
 class connection final : public member, public std::enable_shared_from_this<connection> {
  public:
-  connection(tcp::socket socket, const session_context& context)
+  connection(tcp::socket socket, const session_context& context, bool over_capacity)
       : executor_(socket.get_executor()),
         http_(std::move(socket)),
         outbox_(executor_, context.options.outbox_frames),
         context_(context),
-        options_(context.options) {}
+        options_(context.options),
+        frames_allowed_(options_.rate_limit, options_.rate_burst),
+        refusals_allowed_(1.0, options_.flood_limit),
+        over_capacity_(over_capacity) {}
 
   // Called on the hub's strand. The channel is thread-safe; nothing else is touched.
   delivery deliver(const shared_frame& frame) override {
@@ -122,9 +127,17 @@ class connection final : public member, public std::enable_shared_from_this<conn
       }
       auto request = parser.release();
       const bool upgrade = websocket::is_upgrade(request);
-      if (upgrade && is_chat_endpoint(as_std(request.target()))) co_return std::move(request);
+      const bool chat = upgrade && is_chat_endpoint(as_std(request.target()));
+      const bool origin_ok = origin_allowed(as_std(request[http::field::origin]));
+      if (chat && origin_ok && !over_capacity_) co_return std::move(request);
       http_reply reply;
-      if (upgrade) {
+      if (over_capacity_) {
+        reply.status = 503;
+        reply.body = "server at capacity, try again later\n";
+      } else if (chat) {
+        reply.status = 403;
+        reply.body = "origin not allowed\n";
+      } else if (upgrade) {
         reply.status = 404;
         reply.body = "no WebSocket endpoint here; use / or /ws\n";
       } else {
@@ -134,7 +147,8 @@ class connection final : public member, public std::enable_shared_from_this<conn
                                    .if_none_match = as_std(request[http::field::if_none_match])});
       }
       // A refused upgrade ends the connection: the client expected a WebSocket, not more HTTP.
-      const bool keep_alive = request.keep_alive() && !upgrade && !shutting_down_;
+      const bool keep_alive =
+          request.keep_alive() && !upgrade && !over_capacity_ && !shutting_down_;
       auto response = make_response(reply, request.version(), keep_alive);
       auto [write_ec, written] = co_await http::async_write(http_, response, use_nothrow);
       if (write_ec || !keep_alive) break;
@@ -142,6 +156,14 @@ class connection final : public member, public std::enable_shared_from_this<conn
     error_code ignored;
     http_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     co_return std::nullopt;
+  }
+
+  // Without an allow-list any page may connect (like the seed). A request without an Origin
+  // header does not come from a browser page, so it cannot be a cross-site hijack.
+  bool origin_allowed(std::string_view origin) const {
+    if (options_.allowed_origins.empty() || origin.empty()) return true;
+    return std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), origin)
+           != options_.allowed_origins.end();
   }
 
   net::awaitable<void> reply_and_close(unsigned status, std::string body) {
@@ -203,6 +225,19 @@ class connection final : public member, public std::enable_shared_from_this<conn
                                                           "binary frames are not supported"),
                                   use_nothrow);
         co_return;
+      }
+      const auto now = token_bucket::clock::now();
+      if (!frames_allowed_.try_take(now)) {
+        buffer.consume(buffer.size());
+        if (!refusals_allowed_.try_take(now)) {
+          co_await ws_->async_close(
+              websocket::close_reason(websocket::close_code::policy_error, "rate limit exceeded"),
+              use_nothrow);
+          co_return;
+        }
+        auto frame = refusal_frame(rejection{wire_code::rate_limited});
+        co_await enqueue_own(std::move(frame));
+        continue;
       }
       const auto bytes = buffer.cdata();
       auto parsed =
@@ -354,13 +389,17 @@ class connection final : public member, public std::enable_shared_from_this<conn
   const session_options& options_;
   std::optional<membership> membership_;
   std::optional<net::steady_timer> close_deadline_;
+  token_bucket frames_allowed_;    // --rate-limit / --rate-burst
+  token_bucket refusals_allowed_;  // --flood-limit, refilled one per second
+  bool over_capacity_;
   bool evicted_ = false;
   bool shutting_down_ = false;
   bool stopped_ = false;
 };
 
-std::shared_ptr<connection> make_connection(tcp::socket socket, const session_context& context) {
-  return std::make_shared<connection>(std::move(socket), context);
+std::shared_ptr<connection> make_connection(tcp::socket socket, const session_context& context,
+                                            bool over_capacity) {
+  return std::make_shared<connection>(std::move(socket), context, over_capacity);
 }
 
 net::awaitable<void> serve(std::shared_ptr<connection> client) {

@@ -3,7 +3,9 @@
 #   1. release build: unit + integration tests (ctest)
 #   2. asan preset (AddressSanitizer + UndefinedBehaviorSanitizer): the same tests
 #   3. tsan preset (ThreadSanitizer): the integration tests (server on 2 threads)
-#   4. the browser tests (headless Debian chromium via playwright-core) against the release binary
+#   4. the browser tests (headless Debian chromium via playwright-core) against the release binary:
+#      roomcast's own page, and the seed article's unmodified Vue client (built at test time
+#      from ../shared/seed, never committed)
 # Ends with one summary line "total: N passed, M failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -45,20 +47,30 @@ run_ctest release || failed=$((failed + 1))
 run_ctest asan || failed=$((failed + 1))
 run_ctest tsan || failed=$((failed + 1))  # the integration tests, multi-threaded, under TSan
 
-if [[ -x tests/browser/run.sh ]]; then
-  echo "== [browser] playwright-core + chromium"
+
+# Node test runs (browser client, seed client): add the runner's pass/fail counts to the totals.
+run_node_suite() {
+  local name=$1 script=$2
+  echo "== [$name]"
+  local t0 log ok bad
   t0=$(date +%s)
   log=$(mktemp)
-  ROOMCAST_BIN="$root/build/release/src/roomcast" tests/browser/run.sh 2>&1 | tee "$log"
-  ok=$(grep -E '^# pass [0-9]+' "$log" | tail -n1 | awk '{print $3}')
-  bad=$(grep -E '^# fail [0-9]+' "$log" | tail -n1 | awk '{print $3}')
-  if [[ -z "$ok" || -z "$bad" ]]; then failed=$((failed + 1)); else
+  ROOMCAST_BIN="$root/build/release/src/roomcast" "$script" 2>&1 | tee "$log"
+  ok=$(grep -E '^(# |ℹ )pass [0-9]+' "$log" | tail -n1 | awk '{print $3}')
+  bad=$(grep -E '^(# |ℹ )fail [0-9]+' "$log" | tail -n1 | awk '{print $3}')
+  rm -f "$log"
+  if [[ -z "$ok" || -z "$bad" ]]; then
+    failed=$((failed + 1))
+  else
     passed=$((passed + ok))
     failed=$((failed + bad))
   fi
-  rm -f "$log"
-  echo "== [browser] $(($(date +%s) - t0)) s"
-fi
+  echo "== [$name] $(($(date +%s) - t0)) s"
+}
+
+# roomcast's own page, and the seed article's unmodified Vue client, in headless chromium.
+run_node_suite browser tests/browser/run.sh
+run_node_suite seed-client tests/seed-client/run.sh
 
 echo "== whole suite: $(($(date +%s) - started)) s"
 echo "total: ${passed} passed, ${failed} failed"

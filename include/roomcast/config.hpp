@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "roomcast/log.hpp"
 
@@ -29,6 +30,14 @@ struct config {
   std::chrono::milliseconds idle_timeout{60'000};       ///< no traffic: ping, then close
   std::chrono::milliseconds close_timeout{5'000};   ///< a closing client's last writes and close
   std::chrono::milliseconds drain_timeout{10'000};  ///< shutdown: time for every client to close
+  double rate_limit = 10;     ///< frames per second per connection (0: unlimited)
+  double rate_burst = 20;     ///< frames at once before the rate applies
+  unsigned flood_limit = 50;  ///< refused frames (refilled 1/s) before close 1008
+  std::size_t max_connections = 10'000;
+  std::size_t max_connections_per_ip = 256;
+  std::size_t max_rooms = 10'000;
+  std::size_t max_members = 1'000;
+  std::vector<std::string> allowed_origins;  ///< empty: any Origin may open a WebSocket
   log_level level = log_level::info;
 
   /** The settings as one log line. */

@@ -39,6 +39,8 @@ using admission = std::variant<membership, wire_code>;
 
 struct hub_options {
   std::size_t room_inbox_capacity = 64;  ///< events a room buffers before senders wait
+  std::size_t max_rooms = 10'000;        ///< create beyond it: too_many_rooms
+  std::size_t max_members = 1'000;       ///< join beyond it: room_full
 };
 
 /** Counters readable from any thread (relaxed; for metrics and tests). */
@@ -56,11 +58,13 @@ class hub {
   hub(const hub&) = delete;
   hub& operator=(const hub&) = delete;
 
-  /** Makes room `id` with `who` as its first member; `room_exists` if the number is taken. */
+  /** Makes room `id` with `who` as its first member; `room_exists` if the number is taken,
+   * `too_many_rooms` at --max-rooms. */
   boost::asio::awaitable<admission> create(room_id id, std::string name,
                                            std::shared_ptr<member> who);
 
-  /** Adds `who` to room `id`; `no_such_room`, or `name_taken` if the name is used there. */
+  /** Adds `who` to room `id`; `no_such_room`, `name_taken` if the name is used there, or
+   * `room_full` at --max-members. */
   boost::asio::awaitable<admission> join(room_id id, std::string name, std::shared_ptr<member> who);
 
   /** Queues a chat message; waits while the room's inbox is full. `seat` must stay valid until

@@ -28,9 +28,12 @@ enum class wire_code : int {
   text_too_long = 4006,    ///< a chat message over --max-text code points
   not_in_room = 4007,      ///< chat or leave before create/join
   already_in_room = 4008,  ///< create/join while in a room
+  rate_limited = 4009,     ///< more frames than --rate-limit allows; the frame was dropped
   room_exists = 5001,
   name_taken = 5002,
+  room_full = 5003,  ///< join of a room with --max-members members
   no_such_room = 5004,
+  too_many_rooms = 5005,  ///< create when --max-rooms rooms exist
 };
 
 /** A short English sentence for `code`, sent as the frame's `text`. */

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "roomcast/net.hpp"
 
@@ -24,6 +26,10 @@ struct session_options {
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds close_timeout{5'000};
+  double rate_limit = 10;  ///< frames per second (0: unlimited)
+  double rate_burst = 20;
+  unsigned flood_limit = 50;                 ///< refused frames before close 1008
+  std::vector<std::string> allowed_origins;  ///< empty: any
 };
 
 /** What every connection shares; outlives all of them. */
@@ -35,8 +41,10 @@ struct session_context {
 
 class connection;
 
-/** Wraps an accepted socket, whose executor must be a strand of its own. */
-std::shared_ptr<connection> make_connection(tcp::socket socket, const session_context& context);
+/** Wraps an accepted socket, whose executor must be a strand of its own. A connection made
+ * `over_capacity` answers its first request with HTTP 503 and closes. */
+std::shared_ptr<connection> make_connection(tcp::socket socket, const session_context& context,
+                                            bool over_capacity = false);
 
 /** Serves the connection until it closes. */
 net::awaitable<void> serve(std::shared_ptr<connection> client);

@@ -16,6 +16,7 @@ TEST_CASE("a stalled reader is evicted while the others receive everything") {
   settings.outbox_frames = 8;
   settings.send_buffer = 4096;
   settings.close_timeout = std::chrono::seconds(10);
+  settings.rate_limit = 0;  // alice talks as fast as the room echoes
   running_server server(settings);
   run_client(
       [&]() -> net::awaitable<void> {

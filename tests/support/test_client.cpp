@@ -5,6 +5,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
@@ -117,6 +118,25 @@ net::awaitable<std::string> http_exchange(std::uint16_t port, std::string reques
   // Reads until the server closes; the error (eof) is how the response ends.
   co_await net::async_read(socket, net::dynamic_buffer(response), use_nothrow);
   co_return response;
+}
+
+net::awaitable<std::string> http_head(std::uint16_t port, std::string request) {
+  tcp::socket socket(co_await net::this_coro::executor);
+  co_await socket.async_connect({net::ip::address_v4::loopback(), port}, net::use_awaitable);
+  co_await net::async_write(socket, net::buffer(request), net::use_awaitable);
+  std::string response;
+  const auto [ec, size] = co_await net::async_read_until(socket, net::dynamic_buffer(response),
+                                                         "\r\n\r\n", use_nothrow);
+  co_return response.substr(0, ec ? response.size() : size);
+}
+
+std::string upgrade_request(std::string_view target, std::string_view origin) {
+  std::string request = "GET " + std::string(target) +
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
+                        "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+  if (!origin.empty()) request += "Origin: " + std::string(origin) + "\r\n";
+  return request + "\r\n";
 }
 
 net::awaitable<void> all_of(std::vector<net::awaitable<void>> tasks) {

@@ -61,6 +61,12 @@ class test_client {
 /** Sends one raw HTTP/1.1 request and returns the whole response (the server closes). */
 net::awaitable<std::string> http_exchange(std::uint16_t port, std::string request);
 
+/** Sends one raw HTTP/1.1 request and returns the response's head (status line and headers). */
+net::awaitable<std::string> http_head(std::uint16_t port, std::string request);
+
+/** A WebSocket upgrade request for `target`, with an Origin header unless `origin` is empty. */
+std::string upgrade_request(std::string_view target, std::string_view origin = {});
+
 /** Runs every coroutine concurrently on the current executor; rethrows the first failure. */
 net::awaitable<void> all_of(std::vector<net::awaitable<void>> tasks);
 

@@ -50,7 +50,8 @@ room_id room_number(std::string_view digits) {
 
 struct hub_fixture {
   net::io_context io;
-  hub rooms{io.get_executor(), hub_options{.room_inbox_capacity = 4}};
+  hub rooms{io.get_executor(),
+            hub_options{.room_inbox_capacity = 4, .max_rooms = 3, .max_members = 3}};
 
   // Rooms must end before the io_context is destroyed (see hub::shutdown).
   ~hub_fixture() {
@@ -287,4 +288,19 @@ TEST_CASE_METHOD(hub_fixture, "shutdown ends every room") {
   CHECK(rooms.counters().rooms == 0);
   run(rooms.say(a, "into the void"));  // completes (the inbox is closed) instead of hanging
   CHECK(alice.texts_of("message").empty());
+}
+
+TEST_CASE_METHOD(hub_fixture, "room and member caps refuse with their own codes") {
+  recording_member a, b, c, d, e, f;
+  enter(create, "1111", "a", a);
+  enter(create, "2222", "b", b);
+  const auto third = enter(create, "3333", "c", c);
+  CHECK(refused(create, "4444", "d", d) == wire_code::too_many_rooms);
+  enter(join, "1111", "d", d);
+  enter(join, "1111", "e", e);
+  CHECK(refused(join, "1111", "f", f) == wire_code::room_full);
+  SECTION("a room that empties makes space for another") {
+    run(rooms.leave(third, leave_reason::left));
+    enter(create, "4444", "f", f);
+  }
 }

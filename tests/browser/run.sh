@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs the browser end-to-end tests: Debian's chromium driven by playwright-core against the real
+# roomcast binary. Usage: ROOMCAST_BIN=path/to/roomcast tests/browser/run.sh [test files...]
+# Installs what is missing first (chromium through apt as root, node_modules through npm ci).
+# Failure screenshots go to tests/browser/artifacts/. The last line printed is the test runner's.
+set -euo pipefail
+
+if [[ -z "${ROOMCAST_BIN:-}" ]]; then
+  echo "run.sh: set ROOMCAST_BIN to the roomcast binary (e.g. build/browser/src/roomcast)" >&2
+  exit 2
+fi
+if [[ ! -x "$ROOMCAST_BIN" ]]; then
+  echo "run.sh: ROOMCAST_BIN=$ROOMCAST_BIN is not an executable file" >&2
+  exit 2
+fi
+ROOMCAST_BIN="$(realpath "$ROOMCAST_BIN")"
+export ROOMCAST_BIN
+if [[ -n "${ROOMCAST_WEB_ROOT:-}" ]]; then
+  ROOMCAST_WEB_ROOT="$(realpath "$ROOMCAST_WEB_ROOT")"
+  export ROOMCAST_WEB_ROOT
+  echo "run.sh: the server serves the page from $ROOMCAST_WEB_ROOT (not the embedded copy)"
+fi
+
+# Test files given on the command line are taken relative to where run.sh was called from.
+files=()
+for file in "$@"; do
+  files+=("$(realpath "$file")")
+done
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+if [[ ! -x /usr/bin/chromium ]]; then
+  if [[ "$(id -u)" -ne 0 ]]; then
+    echo "run.sh: /usr/bin/chromium is missing; install Debian's chromium package as root" >&2
+    exit 1
+  fi
+  echo "run.sh: installing Debian's chromium"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+fi
+
+# node_modules is stale when a package in package-lock.json is missing or at another version.
+lock_matches() {
+  [[ -d node_modules ]] || return 1
+  node -e '
+    const fs = require("node:fs");
+    const lock = JSON.parse(fs.readFileSync("package-lock.json", "utf8"));
+    for (const [where, pkg] of Object.entries(lock.packages)) {
+      if (!where) continue;
+      const file = `${where}/package.json`;
+      if (!fs.existsSync(file) || JSON.parse(fs.readFileSync(file, "utf8")).version !== pkg.version) process.exit(1);
+    }
+  '
+}
+if ! lock_matches; then
+  echo "run.sh: npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+rm -rf artifacts
+if [[ ${#files[@]} -eq 0 ]]; then
+  files=(./*.test.mjs)
+fi
+exec node --test --test-reporter=./reporter.mjs --test-reporter-destination=stdout --test-timeout=120000 "${files[@]}"

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Proves that the seed article's Vue client, unmodified, works against roomcast: extracts its
+# three components from the article (never committed), builds them with Vite, and drives two+
+# users in Debian's chromium (playwright-core) against the real roomcast binary.
+#
+#   ROOMCAST_BIN=path/to/roomcast tests/seed-client/run.sh
+#
+# The seed article is $ROOMCAST_SEED, else <repo root>/../shared/seed/000_e2ed3aeb104cac2f.txt.
+# Installs what is missing (chromium via apt as root, node_modules via npm ci), skips the Vite
+# build when its inputs are unchanged. Failure screenshots and frame logs go to artifacts/.
+# The last lines printed are the node test runner's TAP summary (# pass N / # fail N ...).
+set -euo pipefail
+
+if [[ -z "${ROOMCAST_BIN:-}" ]]; then
+  echo "run.sh: set ROOMCAST_BIN to the roomcast binary (e.g. build/seedclient/src/roomcast)" >&2
+  exit 2
+fi
+if [[ ! -x "$ROOMCAST_BIN" ]]; then
+  echo "run.sh: ROOMCAST_BIN=$ROOMCAST_BIN is not an executable file" >&2
+  exit 2
+fi
+ROOMCAST_BIN="$(realpath "$ROOMCAST_BIN")"
+export ROOMCAST_BIN
+if [[ -n "${ROOMCAST_SEED:-}" ]]; then
+  ROOMCAST_SEED="$(realpath -m "$ROOMCAST_SEED")"
+  export ROOMCAST_SEED
+fi
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+if [[ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]]; then
+  if [[ "$(id -u)" -ne 0 ]]; then
+    echo "run.sh: /usr/bin/chromium is missing; install Debian's chromium package as root" >&2
+    exit 1
+  fi
+  echo "run.sh: installing Debian's chromium"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+fi
+
+# node_modules is stale unless it was installed by npm ci from this very package-lock.json.
+lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"
+stamp=node_modules/.roomcast-seed-client-lock.sha256
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$lock_hash" ]]; then
+  echo "run.sh: npm ci"
+  npm ci --no-audit --no-fund
+  echo "$lock_hash" > "$stamp"
+fi
+
+node extract.mjs
+
+rm -rf artifacts
+exec node --test --test-reporter=tap --test-timeout=120000 seed-client.test.mjs
