@@ -42,7 +42,8 @@ struct server::impl {
                             .rate_limit = c.rate_limit,
                             .rate_burst = c.rate_burst,
                             .flood_limit = c.flood_limit,
-                            .allowed_origins = c.allowed_origins}},
+                            .allowed_origins = c.allowed_origins},
+                .counters = connection_counters},
         signals(control),
         drain_deadline(control) {
     const tcp::endpoint endpoint(net::ip::make_address(c.host), c.port);
@@ -131,6 +132,7 @@ struct server::impl {
   tcp::acceptor acceptor;
   hub rooms;
   http_router router;
+  session_counters connection_counters;
   session_context context;
   net::signal_set signals;
   net::steady_timer drain_deadline;
@@ -166,6 +168,10 @@ std::uint16_t server::port() const noexcept {
 
 const hub_counters& server::counters() const noexcept {
   return impl_->rooms.counters();
+}
+
+const session_counters& server::connection_counters() const noexcept {
+  return impl_->connection_counters;
 }
 
 void server::start() {

@@ -79,8 +79,11 @@ class connection final : public member, public std::enable_shared_from_this<conn
 
   // Called on the hub's strand. The channel is thread-safe; nothing else is touched.
   delivery deliver(const shared_frame& frame) override {
-    if (outbox_.try_send(error_code{}, frame)) return delivery::queued;
-    return outbox_.is_open() ? delivery::full : delivery::closed;
+    if (!outbox_.try_send(error_code{}, frame)) {
+      return outbox_.is_open() ? delivery::full : delivery::closed;
+    }
+    note_queued(frame->size());
+    return delivery::queued;
   }
 
   void evict() override {
@@ -310,8 +313,23 @@ class connection final : public member, public std::enable_shared_from_this<conn
   // Queues a frame of the connection's own (a reply, or the end-of-stream marker), waiting for
   // room when the outbox is full.
   net::awaitable<void> enqueue_own(shared_frame frame) {
-    if (outbox_.try_send(error_code{}, frame)) co_return;
-    co_await outbox_.async_send(error_code{}, std::move(frame), use_nothrow);
+    const std::size_t size = frame ? frame->size() : 0;
+    if (!outbox_.try_send(error_code{}, frame)) {
+      auto [ec] = co_await outbox_.async_send(error_code{}, std::move(frame), use_nothrow);
+      if (ec) co_return;  // the connection is ending
+    }
+    note_queued(size);
+  }
+
+  // Tracks the bytes waiting in the outbox, and the largest such backlog of any connection: the
+  // number that shows the slow-consumer bound holds.
+  void note_queued(std::size_t size) {
+    const std::size_t backlog = queued_bytes_.fetch_add(size, std::memory_order_relaxed) + size;
+    auto& high_water = context_.counters.outbox_high_water_bytes;
+    std::size_t seen = high_water.load(std::memory_order_relaxed);
+    while (backlog > seen
+           && !high_water.compare_exchange_weak(seen, backlog, std::memory_order_relaxed)) {
+    }
   }
 
   // `self` keeps the connection alive while this coroutine runs on its own.
@@ -328,6 +346,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
         break;
       }
       auto [write_ec, size] = co_await ws_->async_write(net::buffer(*frame), use_nothrow);
+      queued_bytes_.fetch_sub(frame->size(), std::memory_order_relaxed);
       if (write_ec) {
         stop();
         co_return;
@@ -356,10 +375,17 @@ class connection final : public member, public std::enable_shared_from_this<conn
       stop();
       return;
     }
-    shared_frame end_of_stream;
-    auto marker = enqueue_own(std::move(end_of_stream));
+    auto self = shared_from_this();
+    auto marker = queue_end_of_stream(std::move(self));
     net::co_spawn(executor_, std::move(marker), log_exception{"connection shutdown"});
     arm_close_deadline();
+  }
+
+  // Queued behind every frame already in the outbox (waiting for room if it is full); `self`
+  // keeps the connection alive until it is in.
+  net::awaitable<void> queue_end_of_stream([[maybe_unused]] std::shared_ptr<connection> self) {
+    shared_frame end_of_stream;
+    co_await enqueue_own(std::move(end_of_stream));
   }
 
   void arm_close_deadline() {
@@ -389,8 +415,9 @@ class connection final : public member, public std::enable_shared_from_this<conn
   const session_options& options_;
   std::optional<membership> membership_;
   std::optional<net::steady_timer> close_deadline_;
-  token_bucket frames_allowed_;    // --rate-limit / --rate-burst
-  token_bucket refusals_allowed_;  // --flood-limit, refilled one per second
+  std::atomic<std::size_t> queued_bytes_{0};  // outbox backlog (deliver runs on the hub strand)
+  token_bucket frames_allowed_;               // --rate-limit / --rate-burst
+  token_bucket refusals_allowed_;             // --flood-limit, refilled one per second
   bool over_capacity_;
   bool evicted_ = false;
   bool shutting_down_ = false;

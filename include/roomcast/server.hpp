@@ -10,6 +10,7 @@
 namespace roomcast {
 
 struct hub_counters;
+struct session_counters;
 
 class server {
  public:
@@ -32,6 +33,7 @@ class server {
   void stop();
 
   const hub_counters& counters() const noexcept;
+  const session_counters& connection_counters() const noexcept;
 
  private:
   struct impl;

@@ -4,6 +4,7 @@
  * by the router, an upgrade on the chat endpoint becomes a WebSocket session whose read loop
  * turns frames into hub commands while a write loop drains the connection's bounded outbox.
  */
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -32,11 +33,18 @@ struct session_options {
   std::vector<std::string> allowed_origins;  ///< empty: any
 };
 
+/** Statistics every connection updates (relaxed atomics). */
+struct session_counters {
+  /** The most bytes ever waiting in one connection's outbox (frames queued, not yet written). */
+  std::atomic<std::size_t> outbox_high_water_bytes{0};
+};
+
 /** What every connection shares; outlives all of them. */
 struct session_context {
   hub& rooms;
   const http_router& router;
   session_options options;
+  session_counters& counters;
 };
 
 class connection;

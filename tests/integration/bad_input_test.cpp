@@ -6,6 +6,7 @@
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
+#include "bystanders.hpp"
 #include "server_fixture.hpp"
 #include "test_client.hpp"
 
@@ -14,33 +15,6 @@ using namespace roomcast::testing;
 namespace json = boost::json;
 
 namespace {
-
-// A room with two well-behaved members; `check` asserts that both still get every message.
-struct bystanders {
-  test_client alice;
-  test_client bob;
-  int said = 0;
-
-  static net::awaitable<bystanders> open(std::uint16_t port) {
-    // Each co_await in a statement of its own: g++ 12 mishandles co_await results used as
-    // initializers of aggregates, function arguments or conditional operands.
-    auto alice = co_await test_client::connect(port);
-    auto bob = co_await test_client::connect(port);
-    bystanders pair{std::move(alice), std::move(bob)};
-    co_await pair.alice.create("1234", "alice");
-    co_await pair.bob.join("1234", "bob");
-    co_await pair.alice.receive();
-    co_return pair;
-  }
-  net::awaitable<void> check() {
-    const auto text = "ok " + std::to_string(++said);
-    co_await alice.say(text);
-    const auto got1 = co_await alice.receive();
-    CHECK(got1.at("text").as_string() == text);
-    const auto got2 = co_await bob.receive();
-    CHECK(got2.at("text").as_string() == text);
-  }
-};
 
 // A refusal that must not eject the seed client: it carries neither name nor roomId.
 void check_non_ejecting(const json::object& reply, int code) {

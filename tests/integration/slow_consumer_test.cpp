@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "roomcast/hub.hpp"
+#include "roomcast/session.hpp"
 
 #include "server_fixture.hpp"
 #include "test_client.hpp"
@@ -74,6 +75,11 @@ TEST_CASE("a stalled reader is evicted while the others receive everything") {
         co_await all_of(std::move(both));
         REQUIRE(evicted);
         CHECK(server.get().counters().evictions == 1);
+        // Memory stayed bounded: no connection ever had more than its 8 frames waiting in the
+        // server (each frame here is under 400 bytes; the kernel's share is --send-buffer).
+        const auto backlog = server.get().connection_counters().outbox_high_water_bytes.load();
+        CHECK(backlog > 0);
+        CHECK(backlog <= settings.outbox_frames * 400);
 
         // The stalled member, reading again, finds what was already in flight, then close 1008.
         const auto end = co_await stalled.receive_ending();
