@@ -2,15 +2,15 @@
 # Installs the Debian 12 packages roomcast needs, and nothing else. Idempotent: it only calls
 # apt-get when a package is missing, so repeated runs cost a dpkg query.
 #
-#   tools/install-deps.sh            build + test dependencies
-#   tools/install-deps.sh --runtime  only what building and running the server needs
+#   tools/install-deps.sh          build + test dependencies
+#   tools/install-deps.sh --build  only what building the server needs (the container image)
 set -euo pipefail
 
 build_packages=(g++ cmake ninja-build libboost1.81-dev libboost-json1.81-dev)
 test_packages=(catch2 libtrompeloeil-cpp-dev clang libfuzzer-14-dev libclang-rt-14-dev)
 
 packages=("${build_packages[@]}")
-[[ "${1:-}" == "--runtime" ]] || packages+=("${test_packages[@]}")
+[[ "${1:-}" == "--build" ]] || packages+=("${test_packages[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
