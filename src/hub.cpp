@@ -10,6 +10,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "roomcast/log.hpp"
+#include "roomcast/metrics.hpp"
 #include "roomcast/net.hpp"
 
 namespace roomcast {
@@ -26,6 +27,7 @@ struct member_joined {
 struct member_said {
   std::uint64_t member_id;
   std::string text;
+  frame::clock::time_point arrived;  // when the sender's read completed
 };
 struct member_left {
   std::uint64_t member_id;
@@ -92,7 +94,8 @@ struct hub::state : std::enable_shared_from_this<hub::state> {
   void handle(room& r, member_joined& joined);
   void handle(room& r, member_said& said);
   void handle(room& r, member_left& left);
-  void broadcast(room& r, const room_event& event, member* also = nullptr);
+  void broadcast(room& r, const room_event& event, member* also = nullptr,
+                 frame::clock::time_point arrived = {});
   void unlist_if_empty(room& r);
   room_event event_for(room& r, room_event_kind kind, std::string_view name,
                        std::span<const std::string_view> members = {});
@@ -213,7 +216,7 @@ void hub::state::handle(room& r, member_said& said) {
   if (seat == r.members_.end()) return;  // removed (slow consumer) after it sent this
   room_event event = event_for(r, room_event_kind::message, seat->name);
   event.text = said.text;
-  broadcast(r, event);
+  broadcast(r, event, nullptr, said.arrived);
 }
 
 void hub::state::handle(room& r, member_left& left) {
@@ -230,14 +233,27 @@ void hub::state::handle(room& r, member_left& left) {
   broadcast(r, event, left.reason == leave_reason::left ? leaver.who.get() : nullptr);
 }
 
-void hub::state::broadcast(room& r, const room_event& event, member* also) {
-  const auto frame = std::make_shared<const std::string>(serialize(event));
+void hub::state::broadcast(room& r, const room_event& event, member* also,
+                           frame::clock::time_point arrived) {
+  // A chat message's frame counts down its recipients' writes (plus one held here while
+  // handing it out), so that whoever lets go of it last can measure its delivery latency.
+  const bool timed = arrived != frame::clock::time_point{};
+  const auto recipients = static_cast<std::uint32_t>(r.members_.size() + (also ? 1 : 0) + 1);
+  const auto shared =
+      std::make_shared<const frame>(serialize(event), arrived, timed ? recipients : 0);
   counters.broadcasts.fetch_add(1, std::memory_order_relaxed);
   std::vector<room::seat> slow;
+  std::uint32_t undelivered = 1;  // the reference held here
   for (const auto& seat : r.members_) {
-    if (seat.who->deliver(frame) == delivery::full) slow.push_back(seat);
+    const auto outcome = seat.who->deliver(shared);
+    if (outcome != delivery::queued) ++undelivered;
+    if (outcome == delivery::full) slow.push_back(seat);
   }
-  if (also != nullptr) also->deliver(frame);
+  if (also != nullptr && also->deliver(shared) != delivery::queued) ++undelivered;
+  if (timed && shared->writes_left.fetch_sub(undelivered) == undelivered &&
+      options.delivery_latency != nullptr) {
+    options.delivery_latency->observe(frame::clock::now() - arrived);
+  }
 
   // A full outbox means the member has stopped keeping up. It is removed (so it can no longer
   // hold the room back or pin memory) and told to close; the others hear that it left.
@@ -281,10 +297,11 @@ net::awaitable<admission> hub::join(room_id id, std::string name, std::shared_pt
   co_return co_await net::co_spawn(state_->strand, std::move(admit), net::use_awaitable);
 }
 
-net::awaitable<void> hub::say(const membership& seat, std::string text) {
+net::awaitable<void> hub::say(const membership& seat, std::string text,
+                              frame::clock::time_point arrived) {
   // Straight into the room's inbox from the member's own strand: chat needs no registry lookup,
   // so it does not queue behind the hub's strand.
-  room_message said = member_said{seat.member_id, std::move(text)};
+  room_message said = member_said{seat.member_id, std::move(text), arrived};
   co_await enqueue(seat.handle->inbox_, std::move(said));
 }
 

@@ -14,6 +14,7 @@
 #include "roomcast/http.hpp"
 #include "roomcast/hub.hpp"
 #include "roomcast/log.hpp"
+#include "roomcast/metrics.hpp"
 #include "roomcast/net.hpp"
 #include "roomcast/session.hpp"
 
@@ -28,7 +29,8 @@ struct server::impl {
         acceptor(control),
         rooms(io.get_executor(), hub_options{.room_inbox_capacity = c.room_inbox,
                                              .max_rooms = c.max_rooms,
-                                             .max_members = c.max_members}),
+                                             .max_members = c.max_members,
+                                             .delivery_latency = &metrics.delivery_latency}),
         router(c.web_root),
         context{.rooms = rooms,
                 .router = router,
@@ -43,7 +45,7 @@ struct server::impl {
                             .rate_burst = c.rate_burst,
                             .flood_limit = c.flood_limit,
                             .allowed_origins = c.allowed_origins},
-                .counters = connection_counters},
+                .metrics = metrics},
         signals(control),
         drain_deadline(control) {
     const tcp::endpoint endpoint(net::ip::make_address(c.host), c.port);
@@ -127,12 +129,12 @@ struct server::impl {
   }
 
   config settings;
+  server_metrics metrics;  // before `rooms` and `context`, which keep its address
   net::io_context io;
   net::strand<net::io_context::executor_type> control;
   tcp::acceptor acceptor;
   hub rooms;
   http_router router;
-  session_counters connection_counters;
   session_context context;
   net::signal_set signals;
   net::steady_timer drain_deadline;
@@ -170,9 +172,7 @@ const hub_counters& server::counters() const noexcept {
   return impl_->rooms.counters();
 }
 
-const session_counters& server::connection_counters() const noexcept {
-  return impl_->connection_counters;
-}
+const server_metrics& server::metrics() const noexcept { return impl_->metrics; }
 
 void server::start() {
   auto accepting = impl_->accept_loop();

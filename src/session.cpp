@@ -16,6 +16,7 @@
 #include "roomcast/hub.hpp"
 #include "roomcast/log.hpp"
 #include "roomcast/member.hpp"
+#include "roomcast/metrics.hpp"
 #include "roomcast/protocol.hpp"
 #include "roomcast/rate_limit.hpp"
 
@@ -75,14 +76,20 @@ class connection final : public member, public std::enable_shared_from_this<conn
         options_(context.options),
         frames_allowed_(options_.rate_limit, options_.rate_burst),
         refusals_allowed_(1.0, options_.flood_limit),
-        over_capacity_(over_capacity) {}
+        over_capacity_(over_capacity) {
+    context_.metrics.open_connections.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  ~connection() override {
+    context_.metrics.open_connections.fetch_sub(1, std::memory_order_relaxed);
+  }
 
   // Called on the hub's strand. The channel is thread-safe; nothing else is touched.
   delivery deliver(const shared_frame& frame) override {
     if (!outbox_.try_send(error_code{}, frame)) {
       return outbox_.is_open() ? delivery::full : delivery::closed;
     }
-    note_queued(frame->size());
+    note_queued(frame->bytes.size());
     return delivery::queued;
   }
 
@@ -121,6 +128,9 @@ class connection final : public member, public std::enable_shared_from_this<conn
       http_.expires_after(options_.handshake_timeout);
       auto [ec, size] = co_await http::async_read(http_, buffer, parser, use_nothrow);
       if (ec) {
+        if (ec != http::error::end_of_stream) {
+          context_.metrics.handshake_failures.fetch_add(1, std::memory_order_relaxed);
+        }
         if (ec == http::error::header_limit) {
           co_await reply_and_close(431, "request header fields too large\n");
         } else if (ec != http::error::end_of_stream && !is_expected_ending(ec)) {
@@ -135,6 +145,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
       if (chat && origin_ok && !over_capacity_) co_return std::move(request);
       http_reply reply;
       if (over_capacity_) {
+        context_.metrics.capacity_refusals.fetch_add(1, std::memory_order_relaxed);
         reply.status = 503;
         reply.body = "server at capacity, try again later\n";
       } else if (chat) {
@@ -191,6 +202,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
     ws_->text(true);
     auto [ec] = co_await ws_->async_accept(request, use_nothrow);
     if (ec) {
+      context_.metrics.handshake_failures.fetch_add(1, std::memory_order_relaxed);
       log_debug("websocket handshake failed: ", ec.message());
       co_return;
     }
@@ -229,10 +241,13 @@ class connection final : public member, public std::enable_shared_from_this<conn
                                   use_nothrow);
         co_return;
       }
-      const auto now = token_bucket::clock::now();
+      const auto now = frame::clock::now();
+      context_.metrics.frames_received.fetch_add(1, std::memory_order_relaxed);
+      context_.metrics.bytes_received.fetch_add(size, std::memory_order_relaxed);
       if (!frames_allowed_.try_take(now)) {
         buffer.consume(buffer.size());
         if (!refusals_allowed_.try_take(now)) {
+          context_.metrics.rate_limit_closes.fetch_add(1, std::memory_order_relaxed);
           co_await ws_->async_close(
               websocket::close_reason(websocket::close_code::policy_error, "rate limit exceeded"),
               use_nothrow);
@@ -246,11 +261,11 @@ class connection final : public member, public std::enable_shared_from_this<conn
       auto parsed =
           parse_command({static_cast<const char*>(bytes.data()), bytes.size()}, options_.max_text);
       buffer.consume(buffer.size());
-      co_await handle(std::move(parsed));
+      co_await handle(std::move(parsed), now);
     }
   }
 
-  net::awaitable<void> handle(parse_result parsed) {
+  net::awaitable<void> handle(parse_result parsed, frame::clock::time_point arrived) {
     if (const auto* refusal = std::get_if<rejection>(&parsed)) {
       auto frame = refusal_frame(*refusal);
       co_await enqueue_own(std::move(frame));
@@ -266,7 +281,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
         auto frame = refusal_frame(rejection{wire_code::not_in_room});
         co_await enqueue_own(std::move(frame));
       } else {
-        co_await context_.rooms.say(*membership_, std::move(chat->text));
+        co_await context_.rooms.say(*membership_, std::move(chat->text), arrived);
       }
     } else if (!membership_) {  // leave
       auto frame = refusal_frame(rejection{wire_code::not_in_room});
@@ -306,14 +321,15 @@ class connection final : public member, public std::enable_shared_from_this<conn
 
   // Errors go to this client only, through its own outbox so they stay in order with broadcasts.
   shared_frame refusal_frame(const rejection& refusal) const {
+    context_.metrics.count_rejection(static_cast<int>(refusal.code));
     const std::size_t users = membership_ ? membership_->users() : 0;
-    return std::make_shared<const std::string>(serialize(refusal, users));
+    return make_frame(serialize(refusal, users));
   }
 
   // Queues a frame of the connection's own (a reply, or the end-of-stream marker), waiting for
   // room when the outbox is full.
   net::awaitable<void> enqueue_own(shared_frame frame) {
-    const std::size_t size = frame ? frame->size() : 0;
+    const std::size_t size = frame ? frame->bytes.size() : 0;
     if (!outbox_.try_send(error_code{}, frame)) {
       auto [ec] = co_await outbox_.async_send(error_code{}, std::move(frame), use_nothrow);
       if (ec) co_return;  // the connection is ending
@@ -325,7 +341,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
   // number that shows the slow-consumer bound holds.
   void note_queued(std::size_t size) {
     const std::size_t backlog = queued_bytes_.fetch_add(size, std::memory_order_relaxed) + size;
-    auto& high_water = context_.counters.outbox_high_water_bytes;
+    auto& high_water = context_.metrics.outbox_high_water_bytes;
     std::size_t seen = high_water.load(std::memory_order_relaxed);
     while (backlog > seen
            && !high_water.compare_exchange_weak(seen, backlog, std::memory_order_relaxed)) {
@@ -345,15 +361,27 @@ class connection final : public member, public std::enable_shared_from_this<conn
         farewell = {websocket::close_code::going_away, "server shutting down"};
         break;
       }
-      auto [write_ec, size] = co_await ws_->async_write(net::buffer(*frame), use_nothrow);
-      queued_bytes_.fetch_sub(frame->size(), std::memory_order_relaxed);
+      auto [write_ec, size] = co_await ws_->async_write(net::buffer(frame->bytes), use_nothrow);
+      queued_bytes_.fetch_sub(frame->bytes.size(), std::memory_order_relaxed);
       if (write_ec) {
         stop();
         co_return;
       }
+      count_written(*frame);
     }
     if (farewell.code != websocket::close_code::none && !stopped_) {
       co_await ws_->async_close(farewell, use_nothrow);
+    }
+  }
+
+  void count_written(const frame& written) {
+    auto& metrics = context_.metrics;
+    metrics.frames_sent.fetch_add(1, std::memory_order_relaxed);
+    metrics.bytes_sent.fetch_add(written.bytes.size(), std::memory_order_relaxed);
+    // The last recipient to write a chat message measures how long its delivery took.
+    if (written.arrived != frame::clock::time_point{} &&
+        written.writes_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      metrics.delivery_latency.observe(frame::clock::now() - written.arrived);
     }
   }
 

@@ -37,10 +37,15 @@ struct membership {
 /** What create/join returns: the membership, or the wire code of the refusal. */
 using admission = std::variant<membership, wire_code>;
 
+class latency_histogram;
+
 struct hub_options {
   std::size_t room_inbox_capacity = 64;  ///< events a room buffers before senders wait
   std::size_t max_rooms = 10'000;        ///< create beyond it: too_many_rooms
   std::size_t max_members = 1'000;       ///< join beyond it: room_full
+  /** Where to record a message's delivery latency when the room is the last to let go of its
+   * frame (normally the last recipient's writer records it). May be null. */
+  latency_histogram* delivery_latency = nullptr;
 };
 
 /** Counters readable from any thread (relaxed; for metrics and tests). */
@@ -70,7 +75,8 @@ class hub {
   /** Queues a chat message; waits while the room's inbox is full. `seat` must stay valid until
    * this completes (the caller owns it). A message from a member the room has since removed is
    * dropped by the room. */
-  boost::asio::awaitable<void> say(const membership& seat, std::string text);
+  boost::asio::awaitable<void> say(const membership& seat, std::string text,
+                                   frame::clock::time_point arrived = frame::clock::now());
 
   /** Removes the member: its name is free at once, and the room tells the others (and the leaver,
    * when `reason` is `left`) after every message the member sent before. Idempotent. */

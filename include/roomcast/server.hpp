@@ -10,7 +10,7 @@
 namespace roomcast {
 
 struct hub_counters;
-struct session_counters;
+struct server_metrics;
 
 class server {
  public:
@@ -33,7 +33,7 @@ class server {
   void stop();
 
   const hub_counters& counters() const noexcept;
-  const session_counters& connection_counters() const noexcept;
+  const server_metrics& metrics() const noexcept;
 
  private:
   struct impl;

@@ -4,7 +4,6 @@
  * by the router, an upgrade on the chat endpoint becomes a WebSocket session whose read loop
  * turns frames into hub commands while a write loop drains the connection's bounded outbox.
  */
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -17,6 +16,7 @@ namespace roomcast {
 
 class hub;
 class http_router;
+struct server_metrics;
 
 struct session_options {
   std::size_t max_text = 100;
@@ -33,18 +33,12 @@ struct session_options {
   std::vector<std::string> allowed_origins;  ///< empty: any
 };
 
-/** Statistics every connection updates (relaxed atomics). */
-struct session_counters {
-  /** The most bytes ever waiting in one connection's outbox (frames queued, not yet written). */
-  std::atomic<std::size_t> outbox_high_water_bytes{0};
-};
-
 /** What every connection shares; outlives all of them. */
 struct session_context {
   hub& rooms;
   const http_router& router;
   session_options options;
-  session_counters& counters;
+  server_metrics& metrics;
 };
 
 class connection;

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "roomcast/hub.hpp"
-#include "roomcast/session.hpp"
+#include "roomcast/metrics.hpp"
 
 #include "server_fixture.hpp"
 #include "test_client.hpp"
@@ -77,7 +77,7 @@ TEST_CASE("a stalled reader is evicted while the others receive everything") {
         CHECK(server.get().counters().evictions == 1);
         // Memory stayed bounded: no connection ever had more than its 8 frames waiting in the
         // server (each frame here is under 400 bytes; the kernel's share is --send-buffer).
-        const auto backlog = server.get().connection_counters().outbox_high_water_bytes.load();
+        const auto backlog = server.get().metrics().outbox_high_water_bytes.load();
         CHECK(backlog > 0);
         CHECK(backlog <= settings.outbox_frames * 400);
 

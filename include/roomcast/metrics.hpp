@@ -1,0 +1,58 @@
+#pragma once
+/** @file
+ * The server's counters (relaxed atomics: counting never takes a lock or a strand hop) and their
+ * rendering in the Prometheus text exposition format. Plain code; the HTTP side serves it.
+ */
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace roomcast {
+
+struct hub_counters;
+
+/** A histogram of durations with fixed buckets (seconds), safe to update from any thread. */
+class latency_histogram {
+ public:
+  static constexpr std::array<double, 14> bounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                    0.005,  0.01,    0.025,  0.05,  0.1,
+                                                    0.25,   0.5,     1.0,    2.5};
+  void observe(std::chrono::nanoseconds elapsed) noexcept;
+  /** Appends `# HELP`, `# TYPE` and the `_bucket`/`_sum`/`_count` series. */
+  void render(std::string& out, const char* name, const char* help) const;
+  std::uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  std::array<std::atomic<std::uint64_t>, bounds.size() + 1> buckets_{};  // last: +Inf
+  std::atomic<std::uint64_t> sum_ns_{0};
+  std::atomic<std::uint64_t> count_{0};
+};
+
+/** Counters of the connections (the hub keeps its own, see hub_counters). */
+struct server_metrics {
+  std::atomic<std::int64_t> open_connections{0};
+  std::atomic<std::uint64_t> frames_received{0};
+  std::atomic<std::uint64_t> frames_sent{0};
+  std::atomic<std::uint64_t> bytes_received{0};
+  std::atomic<std::uint64_t> bytes_sent{0};
+  std::atomic<std::uint64_t> handshake_failures{0};
+  std::atomic<std::uint64_t> capacity_refusals{0};
+  std::atomic<std::uint64_t> rate_limit_closes{0};
+  /** Refusals by wire code, indexed by rejection_index(). */
+  std::array<std::atomic<std::uint64_t>, 16> rejections{};
+  /** The most bytes ever waiting in one connection's outbox (queued, not yet written). */
+  std::atomic<std::size_t> outbox_high_water_bytes{0};
+  /** From a chat message's arrival to its hand-off to the last recipient's socket. */
+  latency_histogram delivery_latency;
+
+  void count_rejection(int wire_code) noexcept;
+  std::uint64_t rejections_of(int wire_code) const noexcept;
+};
+
+/** Every metric in the Prometheus text exposition format (version 0.0.4). */
+std::string render_prometheus(const server_metrics& server, const hub_counters& hub);
+
+}  // namespace roomcast

@@ -1,0 +1,117 @@
+#include "roomcast/metrics.hpp"
+
+#include <iterator>
+#include <sstream>
+#include <string_view>
+
+#include "roomcast/hub.hpp"
+#include "roomcast/protocol.hpp"
+
+namespace roomcast {
+namespace {
+
+// Every code a rejection can carry, in the order of server_metrics::rejections.
+constexpr int rejection_codes[] = {4000, 4001, 4002, 4003, 4004, 4005, 4006, 4007,
+                                   4008, 4009, 5001, 5002, 5003, 5004, 5005};
+
+std::size_t rejection_index(int code) noexcept {
+  for (std::size_t i = 0; i < std::size(rejection_codes); ++i) {
+    if (rejection_codes[i] == code) return i;
+  }
+  return std::size(rejection_codes);  // the spare last slot
+}
+
+void header(std::ostringstream& out, const char* name, const char* type, const char* help) {
+  out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+}
+
+template <class Value>
+void single(std::ostringstream& out, const char* name, const char* type, const char* help,
+            Value value) {
+  header(out, name, type, help);
+  out << name << ' ' << value << '\n';
+}
+
+}  // namespace
+
+void latency_histogram::observe(std::chrono::nanoseconds elapsed) noexcept {
+  const double seconds = std::chrono::duration<double>(elapsed).count();
+  std::size_t bucket = 0;
+  while (bucket < bounds.size() && seconds > bounds[bucket]) ++bucket;
+  buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<std::uint64_t>(elapsed.count()), std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void latency_histogram::render(std::string& text, const char* name, const char* help) const {
+  std::ostringstream out;
+  header(out, name, "histogram", help);
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < buckets_.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    out << name << "_bucket{le=\"";
+    if (i < bounds.size()) {
+      out << bounds[i];
+    } else {
+      out << "+Inf";
+    }
+    out << "\"} " << cumulative << '\n';
+  }
+  out << name << "_sum " << static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9
+      << '\n';
+  out << name << "_count " << cumulative << '\n';
+  text += out.str();
+}
+
+void server_metrics::count_rejection(int code) noexcept {
+  rejections[rejection_index(code)].fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t server_metrics::rejections_of(int code) const noexcept {
+  return rejections[rejection_index(code)].load(std::memory_order_relaxed);
+}
+
+std::string render_prometheus(const server_metrics& server, const hub_counters& hub) {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  std::ostringstream out;
+  single(out, "roomcast_open_connections", "gauge", "Open TCP connections (HTTP and WebSocket).",
+         server.open_connections.load(relaxed));
+  single(out, "roomcast_rooms", "gauge", "Rooms that exist.", hub.rooms.load(relaxed));
+  single(out, "roomcast_members", "gauge", "Members in all rooms.", hub.members.load(relaxed));
+  single(out, "roomcast_frames_received_total", "counter", "WebSocket messages received.",
+         server.frames_received.load(relaxed));
+  single(out, "roomcast_frames_sent_total", "counter", "WebSocket messages written to clients.",
+         server.frames_sent.load(relaxed));
+  single(out, "roomcast_received_bytes_total", "counter", "Payload bytes of messages received.",
+         server.bytes_received.load(relaxed));
+  single(out, "roomcast_sent_bytes_total", "counter", "Payload bytes of messages written.",
+         server.bytes_sent.load(relaxed));
+  single(out, "roomcast_broadcasts_total", "counter",
+         "Room events serialized once and handed to every member.", hub.broadcasts.load(relaxed));
+  single(out, "roomcast_slow_consumers_total", "counter",
+         "Clients evicted because their outbox was full (close 1008).",
+         hub.evictions.load(relaxed));
+  single(out, "roomcast_rate_limit_closes_total", "counter",
+         "Clients closed for flooding (close 1008).", server.rate_limit_closes.load(relaxed));
+  single(out, "roomcast_handshake_failures_total", "counter",
+         "Connections that ended before a WebSocket session: bad HTTP, failed upgrade, timeout.",
+         server.handshake_failures.load(relaxed));
+  single(out, "roomcast_capacity_refusals_total", "counter",
+         "Connections answered 503 at --max-connections or --max-connections-per-ip.",
+         server.capacity_refusals.load(relaxed));
+  single(out, "roomcast_outbox_high_water_bytes", "gauge",
+         "The most bytes ever queued in one connection's outbox.",
+         server.outbox_high_water_bytes.load(relaxed));
+  header(out, "roomcast_rejections_total", "counter", "Client frames refused, by wire code.");
+  for (const int code : rejection_codes) {
+    out << "roomcast_rejections_total{code=\"" << code << "\",error=\""
+        << token(static_cast<wire_code>(code)) << "\"} " << server.rejections_of(code) << '\n';
+  }
+  std::string text = out.str();
+  server.delivery_latency.render(
+      text, "roomcast_delivery_latency_seconds",
+      "From a chat message's arrival to its hand-off to the last recipient's socket.");
+  return text;
+}
+
+}  // namespace roomcast
