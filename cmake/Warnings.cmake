@@ -5,4 +5,7 @@ target_compile_options(roomcast_warnings INTERFACE -Wall -Wextra -Wpedantic -Wsh
                                                    -Wno-sign-conversion
                                                    # g++ 12 false positive on Asio's awaitable
                                                    # frame operator new/delete pair at -O2
-                                                   -Wno-mismatched-new-delete)
+                                                   -Wno-mismatched-new-delete
+                                                   # designated initializers that leave fields
+                                                   # at their defaults are intended
+                                                   -Wno-missing-field-initializers)

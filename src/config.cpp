@@ -150,6 +150,21 @@ const std::vector<option>& options() {
          }
          return {};
        }},
+      {"--admin-port", "ROOMCAST_ADMIN_PORT", "N",
+       "serve /readyz and /metrics on this port only (0: any free port); default: the main port",
+       integer(&config::admin_port, 0, 65535)},
+      {"--metrics", "ROOMCAST_METRICS", "on|off", "serve Prometheus metrics at /metrics",
+       [](config& c, std::string_view v) -> std::string {
+         if (v != "on" && v != "off") return "expected on or off";
+         c.metrics = v == "on";
+         return {};
+       }},
+      {"--log-format", "ROOMCAST_LOG_FORMAT", "FORMAT", "text, or json (one object per line)",
+       [](config& c, std::string_view v) -> std::string {
+         if (v != "text" && v != "json") return "expected text or json";
+         c.format = v == "json" ? log_format::json : log_format::text;
+         return {};
+       }},
       {"--log-level", "ROOMCAST_LOG_LEVEL", "LEVEL", "debug, info, warn, error or off",
        [](config& c, std::string_view v) -> std::string {
          const auto level = parse_level(v);
@@ -197,7 +212,10 @@ std::string config::summary() const {
       << " rate_burst=" << rate_burst << " flood_limit=" << flood_limit
       << " max_connections=" << max_connections
       << " max_connections_per_ip=" << max_connections_per_ip << " max_rooms=" << max_rooms
-      << " max_members=" << max_members << " allowed_origins=";
+      << " max_members=" << max_members
+      << " admin_port=" << (admin_port < 0 ? std::string("(main)") : std::to_string(admin_port))
+      << " metrics=" << (metrics ? "on" : "off")
+      << " log_format=" << (format == log_format::json ? "json" : "text") << " allowed_origins=";
   if (allowed_origins.empty()) out << "(any)";
   for (std::size_t i = 0; i < allowed_origins.size(); ++i) {
     out << (i ? "," : "") << allowed_origins[i];

@@ -95,7 +95,7 @@ bool is_chat_endpoint(std::string_view target) noexcept {
   return target == "/" || target == "/ws";
 }
 
-http_router::http_router(std::filesystem::path web_root) : web_root_(std::move(web_root)) {}
+http_router::http_router(options opts) : options_(std::move(opts)) {}
 
 http_reply http_router::route(const http_request_view& request) const {
   const bool head = request.method == "HEAD";
@@ -107,6 +107,13 @@ http_reply http_router::route(const http_request_view& request) const {
   const auto path = sanitize_path(request.target);
   if (!path) return plain(400, "bad path\n");
   if (*path == "/healthz") return plain(200, "ok\n");
+  if (options_.endpoints) {
+    if (auto reply = options_.endpoints(*path)) {
+      if (head) reply->body.clear();
+      return std::move(*reply);
+    }
+  }
+  if (!options_.serve_files) return plain(404, "not found\n");
   auto reply =
       serve_file(path->ends_with('/') ? *path + "index.html" : *path, request.if_none_match);
   if (head) reply.body.clear();
@@ -115,7 +122,7 @@ http_reply http_router::route(const http_request_view& request) const {
 
 http_reply http_router::serve_file(const std::string& path, std::string_view if_none_match) const {
   http_reply reply;
-  if (web_root_.empty()) {
+  if (options_.web_root.empty()) {
     const auto files = embedded_files();
     const auto found =
         std::lower_bound(files.begin(), files.end(), path,
@@ -125,7 +132,7 @@ http_reply http_router::serve_file(const std::string& path, std::string_view if_
     reply.etag = found->etag;
   } else {
     // sanitize_path has removed every "." and ".." segment, so this stays under web_root_.
-    const auto file = web_root_ / std::filesystem::path(path).relative_path();
+    const auto file = options_.web_root / std::filesystem::path(path).relative_path();
     std::error_code ec;
     if (!std::filesystem::is_regular_file(file, ec)) return plain(404, "not found\n");
     std::ifstream in(file, std::ios::binary);

@@ -250,8 +250,8 @@ void hub::state::broadcast(room& r, const room_event& event, member* also,
     if (outcome == delivery::full) slow.push_back(seat);
   }
   if (also != nullptr && also->deliver(shared) != delivery::queued) ++undelivered;
-  if (timed && shared->writes_left.fetch_sub(undelivered) == undelivered &&
-      options.delivery_latency != nullptr) {
+  if (timed && shared->writes_left.fetch_sub(undelivered) == undelivered
+      && options.delivery_latency != nullptr) {
     options.delivery_latency->observe(frame::clock::now() - arrived);
   }
 

@@ -8,6 +8,27 @@
 namespace roomcast {
 namespace {
 std::atomic<log_level> current_level{log_level::info};
+std::atomic<log_format> current_format{log_format::text};
+
+// Escapes `text` for a JSON string (quotes, backslashes, control characters).
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20) {
+      out += "\\u00";
+      out += hex[byte >> 4];
+      out += hex[byte & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
 
 const char* level_name(log_level level) noexcept {
   switch (level) {
@@ -30,6 +51,10 @@ void set_log_level(log_level level) noexcept {
   current_level.store(level);
 }
 
+void set_log_format(log_format format) noexcept {
+  current_format.store(format);
+}
+
 bool log_enabled(log_level level) noexcept {
   return level != log_level::off && level >= current_level.load(std::memory_order_relaxed);
 }
@@ -43,16 +68,20 @@ void write_log(log_level level, std::string_view message) {
   gmtime_r(&seconds, &utc);
   char stamp[32];
   const auto stamp_length = std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
-  std::string line(stamp, stamp_length);
-  line += '.';
-  line += static_cast<char>('0' + millis / 100);
-  line += static_cast<char>('0' + millis / 10 % 10);
-  line += static_cast<char>('0' + millis % 10);
-  line += "Z ";
-  line += level_name(level);
-  line += ' ';
-  line += message;
-  line += '\n';
+  std::string time(stamp, stamp_length);
+  time += '.';
+  time += static_cast<char>('0' + millis / 100);
+  time += static_cast<char>('0' + millis / 10 % 10);
+  time += static_cast<char>('0' + millis % 10);
+  time += 'Z';
+  std::string line;
+  if (current_format.load(std::memory_order_relaxed) == log_format::json) {
+    line = "{\"ts\":\"" + time + "\",\"level\":\"" + level_name(level) + "\",\"msg\":";
+    append_json_string(line, message);
+    line += "}\n";
+  } else {
+    line = time + ' ' + level_name(level) + ' ' + std::string(message) + '\n';
+  }
   // One write(2) per line: lines from different threads never interleave.
   [[maybe_unused]] const auto written = ::write(STDERR_FILENO, line.data(), line.size());
 }

@@ -18,12 +18,16 @@ int main(int argc, char** argv) {
   }
   const config& settings = *parsed.settings;
   set_log_level(settings.level);
+  set_log_format(settings.format);
   try {
     server chat(settings);
     log_info("roomcast ", ROOMCAST_VERSION, " starting: ", settings.summary());
     chat.stop_on_signals();
     chat.start();
     log_info("listening on http://", settings.host, ":", chat.port(), "/ (WebSocket on / and /ws)");
+    if (const auto admin = chat.admin_port()) {
+      log_info("admin endpoints on http://", settings.host, ":", *admin, "/ (/readyz, /metrics)");
+    }
     chat.wait();
     log_info("stopped");
   } catch (const std::exception& e) {

@@ -37,7 +37,8 @@ void single(std::ostringstream& out, const char* name, const char* type, const c
 void latency_histogram::observe(std::chrono::nanoseconds elapsed) noexcept {
   const double seconds = std::chrono::duration<double>(elapsed).count();
   std::size_t bucket = 0;
-  while (bucket < bounds.size() && seconds > bounds[bucket]) ++bucket;
+  while (bucket < bounds.size() && seconds > bounds[bucket])
+    ++bucket;
   buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
   sum_ns_.fetch_add(static_cast<std::uint64_t>(elapsed.count()), std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);

@@ -1,6 +1,8 @@
 #include "roomcast/server.hpp"
 
+#include <atomic>
 #include <cstdlib>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -19,47 +21,88 @@
 #include "roomcast/session.hpp"
 
 namespace roomcast {
+namespace {
 
-// The acceptor, the table of live connections and the shutdown sequence all live on `control`.
+void listen_on(tcp::acceptor& acceptor, const std::string& host, std::uint16_t port) {
+  const tcp::endpoint endpoint(net::ip::make_address(host), port);
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(net::socket_base::reuse_address(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(net::socket_base::max_listen_connections);
+}
+
+session_options session_options_from(const config& c) {
+  return {.max_text = c.max_text,
+          .max_frame = c.max_frame,
+          .outbox_frames = c.outbox_frames,
+          .send_buffer = c.send_buffer,
+          .handshake_timeout = c.handshake_timeout,
+          .idle_timeout = c.idle_timeout,
+          .close_timeout = c.close_timeout,
+          .rate_limit = c.rate_limit,
+          .rate_burst = c.rate_burst,
+          .flood_limit = c.flood_limit,
+          .allowed_origins = c.allowed_origins};
+}
+
+}  // namespace
+
+// The acceptors, the table of live connections and the shutdown sequence live on `control`.
 struct server::impl {
   explicit impl(const config& c)
       : settings(c),
         io(static_cast<int>(c.threads)),
         control(net::make_strand(io)),
         acceptor(control),
+        admin_acceptor(control),
         rooms(io.get_executor(), hub_options{.room_inbox_capacity = c.room_inbox,
                                              .max_rooms = c.max_rooms,
                                              .max_members = c.max_members,
                                              .delivery_latency = &metrics.delivery_latency}),
-        router(c.web_root),
+        // /readyz and /metrics are on the main port unless an admin port takes them.
+        router({.web_root = c.web_root,
+                .endpoints = c.admin_port < 0 ? operational_endpoints() : dynamic_endpoints{}}),
+        admin_router({.serve_files = false, .endpoints = operational_endpoints()}),
         context{.rooms = rooms,
                 .router = router,
-                .options = {.max_text = c.max_text,
-                            .max_frame = c.max_frame,
-                            .outbox_frames = c.outbox_frames,
-                            .send_buffer = c.send_buffer,
-                            .handshake_timeout = c.handshake_timeout,
-                            .idle_timeout = c.idle_timeout,
-                            .close_timeout = c.close_timeout,
-                            .rate_limit = c.rate_limit,
-                            .rate_burst = c.rate_burst,
-                            .flood_limit = c.flood_limit,
-                            .allowed_origins = c.allowed_origins},
+                .options = session_options_from(c),
                 .metrics = metrics},
+        admin_context{.rooms = rooms,
+                      .router = admin_router,
+                      .options = session_options_from(c),
+                      .metrics = metrics,
+                      .websocket = false},
         signals(control),
         drain_deadline(control) {
-    const tcp::endpoint endpoint(net::ip::make_address(c.host), c.port);
-    acceptor.open(endpoint.protocol());
-    acceptor.set_option(net::socket_base::reuse_address(true));
-    acceptor.bind(endpoint);
-    acceptor.listen(net::socket_base::max_listen_connections);
+    listen_on(acceptor, c.host, c.port);
+    if (c.admin_port >= 0)
+      listen_on(admin_acceptor, c.host, static_cast<std::uint16_t>(c.admin_port));
   }
 
-  net::awaitable<void> accept_loop() {
-    while (!stopping) {
-      // Each connection gets a strand of its own: its read and write loops never run at once.
-      auto [ec, socket] = co_await acceptor.async_accept(net::make_strand(io), use_nothrow);
-      if (stopping) co_return;
+  dynamic_endpoints operational_endpoints() {
+    return [this](std::string_view path) -> std::optional<http_reply> {
+      http_reply reply;
+      if (path == "/readyz") {
+        const bool accepting = ready.load(std::memory_order_relaxed);
+        reply.status = accepting ? 200 : 503;
+        reply.body = accepting ? "ready\n" : "draining\n";
+        return reply;
+      }
+      if (path == "/metrics" && settings.metrics) {
+        reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        reply.body = render_prometheus(metrics, rooms.counters());
+        return reply;
+      }
+      return std::nullopt;
+    };
+  }
+
+  // Accepts on `from` until it is closed. Each connection gets a strand of its own, so its read
+  // and write loops never run at once.
+  net::awaitable<void> accept_loop(tcp::acceptor& from, const session_context& with, bool admin) {
+    while (from.is_open()) {
+      auto [ec, socket] = co_await from.async_accept(net::make_strand(io), use_nothrow);
+      if (!from.is_open()) co_return;
       if (ec) {
         // Typically EMFILE: back off briefly instead of spinning on the failing accept.
         log_warn("accept failed: ", ec.message());
@@ -72,12 +115,17 @@ struct server::impl {
       error_code peer_error;
       auto peer = socket.remote_endpoint(peer_error).address().to_string();
       // Over a cap, the connection still gets an HTTP 503 (and counts until it is gone).
-      const bool over_capacity = live.size() >= settings.max_connections
-                                 || per_address[peer] >= settings.max_connections_per_ip;
+      const bool over_capacity = !admin
+                                 && (chat_connections >= settings.max_connections
+                                     || per_address[peer] >= settings.max_connections_per_ip);
       if (over_capacity) log_info("refusing a connection from ", peer, ": at capacity");
-      ++per_address[peer];
-      auto client = make_connection(tcp::socket(std::move(socket)), context, over_capacity);
-      live.emplace(id, tracked{client, std::move(peer)});
+      log_debug("connection ", id, " from ", peer, admin ? " (admin port)" : "");
+      if (!admin) {
+        ++chat_connections;
+        ++per_address[peer];
+      }
+      auto client = make_connection(tcp::socket(std::move(socket)), with, over_capacity);
+      live.emplace(id, tracked{client, std::move(peer), admin});
       auto served = [this, id](std::exception_ptr error) {
         log_exception{"connection"}(error);
         net::dispatch(control, [this, id] { forget(id); });
@@ -86,56 +134,79 @@ struct server::impl {
     }
   }
 
+  void start_accepting() {
+    auto accepting = accept_loop(acceptor, context, false);
+    net::co_spawn(control, std::move(accepting), log_exception{"acceptor"});
+    if (admin_acceptor.is_open()) {
+      auto admin_accepting = accept_loop(admin_acceptor, admin_context, true);
+      net::co_spawn(control, std::move(admin_accepting), log_exception{"admin acceptor"});
+    }
+  }
+
   void forget(std::uint64_t id) {
     const auto found = live.find(id);
     if (found == live.end()) return;
-    if (const auto count = per_address.find(found->second.peer); count != per_address.end()) {
-      if (--count->second == 0) per_address.erase(count);
+    if (!found->second.admin) {
+      --chat_connections;
+      const auto count = per_address.find(found->second.peer);
+      if (count != per_address.end() && --count->second == 0) per_address.erase(count);
     }
     live.erase(found);
-    if (stopping && live.empty()) finish_stop();
+    if (stopping && chat_connections == 0) finish_stop();
   }
 
-  // Nothing is left to drain: release the last waits so that the io_context runs out of work.
-  void finish_stop() {
-    error_code ignored;
-    drain_deadline.cancel();
-    signals.cancel(ignored);
-  }
-
-  // Stop accepting, end every room, ask every connection to flush and close; the io_context then
-  // runs out of work and its threads return. Only past --drain-timeout is it stopped by force.
+  // Stop accepting chat, end every room, ask every chat connection to flush and close. /readyz
+  // answers 503 from the start; the admin port keeps answering until the chat side is drained.
   void begin_stop() {
     if (stopping) return;
     stopping = true;
+    ready.store(false, std::memory_order_relaxed);
     error_code ignored;
     acceptor.close(ignored);
     rooms.shutdown();
-    log_info("stopping: closing ", live.size(), " connection(s)");
+    log_info("draining: closing ", chat_connections, " connection(s)");
     for (auto& [id, entry] : live) {
-      if (auto client = entry.client.lock()) shut_down(client);
+      if (auto client = entry.client.lock(); client && !entry.admin) shut_down(client);
     }
-    if (live.empty()) {
+    if (chat_connections == 0) {
       finish_stop();
       return;
     }
     drain_deadline.expires_after(settings.drain_timeout);
     drain_deadline.async_wait([this](error_code ec) {
       if (ec) return;
-      log_warn("drain timeout: cutting off ", live.size(), " connection(s)");
+      log_warn("drain timeout: cutting off ", chat_connections, " connection(s)");
       forced_stop = true;
       io.stop();
     });
   }
 
+  // Nothing is left to drain: close the admin side and release the last waits, so that the
+  // io_context runs out of work and its threads return.
+  void finish_stop() {
+    if (finished) return;
+    finished = true;
+    error_code ignored;
+    admin_acceptor.close(ignored);
+    for (auto& [id, entry] : live) {
+      if (auto client = entry.client.lock()) shut_down(client);
+    }
+    drain_deadline.cancel();
+    signals.cancel(ignored);
+  }
+
   config settings;
-  server_metrics metrics;  // before `rooms` and `context`, which keep its address
+  server_metrics metrics;  // before `rooms` and the contexts, which keep its address
+  std::atomic<bool> ready{true};
   net::io_context io;
   net::strand<net::io_context::executor_type> control;
   tcp::acceptor acceptor;
+  tcp::acceptor admin_acceptor;
   hub rooms;
   http_router router;
+  http_router admin_router;
   session_context context;
+  session_context admin_context;
   net::signal_set signals;
   net::steady_timer drain_deadline;
   std::vector<std::thread> threads;
@@ -143,11 +214,14 @@ struct server::impl {
   struct tracked {
     std::weak_ptr<connection> client;
     std::string peer;  // remote address, for --max-connections-per-ip
+    bool admin;        // on the admin port: not counted, closed last
   };
   std::unordered_map<std::uint64_t, tracked> live;
   std::unordered_map<std::string, std::size_t> per_address;
+  std::size_t chat_connections = 0;
   std::uint64_t next_connection_id = 0;
   bool stopping = false;
+  bool finished = false;
   bool forced_stop = false;
 };
 
@@ -168,15 +242,21 @@ std::uint16_t server::port() const noexcept {
   return impl_->acceptor.local_endpoint().port();
 }
 
+std::optional<std::uint16_t> server::admin_port() const noexcept {
+  if (!impl_->admin_acceptor.is_open()) return std::nullopt;
+  return impl_->admin_acceptor.local_endpoint().port();
+}
+
 const hub_counters& server::counters() const noexcept {
   return impl_->rooms.counters();
 }
 
-const server_metrics& server::metrics() const noexcept { return impl_->metrics; }
+const server_metrics& server::metrics() const noexcept {
+  return impl_->metrics;
+}
 
 void server::start() {
-  auto accepting = impl_->accept_loop();
-  net::co_spawn(impl_->control, std::move(accepting), log_exception{"acceptor"});
+  net::dispatch(impl_->control, [this] { impl_->start_accepting(); });
   for (unsigned i = 0; i < impl_->settings.threads; ++i) {
     impl_->threads.emplace_back([this] { impl_->io.run(); });
   }
@@ -189,7 +269,7 @@ void server::stop_on_signals() {
     if (ec) return;
     log_info("signal ", signal, " received: draining (a second signal exits at once)");
     impl_->begin_stop();
-    if (!impl_->stopping || impl_->live.empty()) return;
+    if (impl_->finished) return;
     impl_->signals.async_wait([](error_code again, int) {
       if (again) return;
       log_warn("second signal: exiting without draining");
@@ -205,6 +285,7 @@ void server::wait() {
 }
 
 void server::stop() {
+  impl_->ready.store(false, std::memory_order_relaxed);  // at once, for /readyz
   net::dispatch(impl_->control, [this] { impl_->begin_stop(); });
 }
 

@@ -140,7 +140,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
       }
       auto request = parser.release();
       const bool upgrade = websocket::is_upgrade(request);
-      const bool chat = upgrade && is_chat_endpoint(as_std(request.target()));
+      const bool chat = upgrade && context_.websocket && is_chat_endpoint(as_std(request.target()));
       const bool origin_ok = origin_allowed(as_std(request[http::field::origin]));
       if (chat && origin_ok && !over_capacity_) co_return std::move(request);
       http_reply reply;
@@ -379,8 +379,8 @@ class connection final : public member, public std::enable_shared_from_this<conn
     metrics.frames_sent.fetch_add(1, std::memory_order_relaxed);
     metrics.bytes_sent.fetch_add(written.bytes.size(), std::memory_order_relaxed);
     // The last recipient to write a chat message measures how long its delivery took.
-    if (written.arrived != frame::clock::time_point{} &&
-        written.writes_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (written.arrived != frame::clock::time_point{}
+        && written.writes_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       metrics.delivery_latency.observe(frame::clock::now() - written.arrived);
     }
   }

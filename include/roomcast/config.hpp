@@ -38,7 +38,10 @@ struct config {
   std::size_t max_rooms = 10'000;
   std::size_t max_members = 1'000;
   std::vector<std::string> allowed_origins;  ///< empty: any Origin may open a WebSocket
+  int admin_port = -1;  ///< -1: /readyz and /metrics on the main port; else on this port only
+  bool metrics = true;  ///< serve /metrics
   log_level level = log_level::info;
+  log_format format = log_format::text;
 
   /** The settings as one log line. */
   std::string summary() const;

@@ -4,6 +4,7 @@
  * response. Static files come from the embedded client or from --web-root. No sockets here.
  */
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,17 +36,27 @@ std::string_view content_type_for(std::string_view path) noexcept;
 /** Whether an upgrade request to `target` is for the chat (the seed's client uses "/"). */
 bool is_chat_endpoint(std::string_view target) noexcept;
 
-/** Serves health checks and static files. Thread-safe: it only reads after construction. */
+/** Answers a path the server computes (/readyz, /metrics), or nullopt to pass it on. */
+using dynamic_endpoints = std::function<std::optional<http_reply>(std::string_view path)>;
+
+/** Serves /healthz, the server's dynamic endpoints, and static files. Thread-safe: it only
+ * reads after construction. */
 class http_router {
  public:
-  /** `web_root` empty: the files embedded in the binary. */
-  explicit http_router(std::filesystem::path web_root = {});
+  struct options {
+    std::filesystem::path web_root;  ///< empty: the files embedded in the binary
+    bool serve_files = true;         ///< false: an admin port, with no browser client
+    dynamic_endpoints endpoints;     ///< may be empty
+  };
+
+  http_router() : http_router(options{}) {}
+  explicit http_router(options opts);
 
   http_reply route(const http_request_view& request) const;
 
  private:
   http_reply serve_file(const std::string& path, std::string_view if_none_match) const;
-  std::filesystem::path web_root_;
+  options options_;
 };
 
 }  // namespace roomcast

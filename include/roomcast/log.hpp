@@ -10,8 +10,12 @@
 namespace roomcast {
 
 enum class log_level { debug, info, warn, error, off };
+enum class log_format { text, json };
 
 void set_log_level(log_level level) noexcept;
+/** text: `2026-11-25T21:00:00.000Z info message`; json: one JSON object per line with `ts`,
+ * `level` and `msg`, for log collectors. */
+void set_log_format(log_format format) noexcept;
 bool log_enabled(log_level level) noexcept;
 /** Writes one complete line (a single write, so lines from threads do not interleave). */
 void write_log(log_level level, std::string_view message);

@@ -4,6 +4,7 @@
  */
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "roomcast/config.hpp"
 
@@ -22,6 +23,8 @@ class server {
 
   /** The bound port (the real one when the configured port was 0). */
   std::uint16_t port() const noexcept;
+  /** The admin port (/readyz, /metrics), when --admin-port is set. */
+  std::optional<std::uint16_t> admin_port() const noexcept;
 
   /** Starts accepting and runs the io_context on `threads` background threads. */
   void start();
@@ -29,7 +32,9 @@ class server {
   void stop_on_signals();
   /** Blocks until the threads have ended. */
   void wait();
-  /** Stops accepting, ends every connection and room, and lets the threads end. Thread-safe. */
+  /** Graceful shutdown: /readyz turns 503, accepting stops, every room ends, every client gets
+   * its queued frames then close 1001; the threads end when all are gone, or at
+   * --drain-timeout. Thread-safe. */
   void stop();
 
   const hub_counters& counters() const noexcept;

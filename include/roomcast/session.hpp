@@ -39,6 +39,7 @@ struct session_context {
   const http_router& router;
   session_options options;
   server_metrics& metrics;
+  bool websocket = true;  ///< false on the admin port: plain HTTP only
 };
 
 class connection;

@@ -63,7 +63,7 @@ TEST_CASE("a --web-root directory is served, and nothing outside it") {
   std::filesystem::create_directories(root / "css");
   std::ofstream(root / "css" / "site.css") << "body{}";
   std::ofstream(root.parent_path() / "roomcast-secret.txt") << "secret";
-  const http_router router(root);
+  const http_router router({.web_root = root});
   const auto css = router.route({.method = "GET", .target = "/css/site.css", .if_none_match = ""});
   CHECK(css.status == 200);
   CHECK(css.body == "body{}");
@@ -73,4 +73,20 @@ TEST_CASE("a --web-root directory is served, and nothing outside it") {
         == 400);
   CHECK(router.route({.method = "GET", .target = "/css", .if_none_match = ""}).status == 404);
   std::filesystem::remove_all(root);
+}
+
+TEST_CASE("dynamic endpoints come before files, and an admin router serves no files") {
+  const http_router admin(
+      {.serve_files = false, .endpoints = [](std::string_view path) -> std::optional<http_reply> {
+         if (path != "/readyz") return std::nullopt;
+         http_reply reply;
+         reply.body = "ready\n";
+         return reply;
+       }});
+  CHECK(admin.route({.method = "GET", .target = "/readyz", .if_none_match = ""}).body == "ready\n");
+  CHECK(admin.route({.method = "GET", .target = "/healthz", .if_none_match = ""}).status == 200);
+  CHECK(admin.route({.method = "GET", .target = "/", .if_none_match = ""}).status == 404);
+  const auto head = admin.route({.method = "HEAD", .target = "/readyz", .if_none_match = ""});
+  CHECK(head.status == 200);
+  CHECK(head.body.empty());
 }

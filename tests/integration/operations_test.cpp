@@ -1,0 +1,184 @@
+// What operators use: /metrics after a known workload, /readyz while draining, the admin port,
+// and the real binary's signals, exit code and logs.
+#include <map>
+#include <signal.h>
+#include <sstream>
+
+#include <boost/json/parse.hpp>
+#include <catch2/catch.hpp>
+
+#include "server_fixture.hpp"
+#include "server_process.hpp"
+#include "test_client.hpp"
+
+using namespace roomcast;
+using namespace roomcast::testing;
+namespace json = boost::json;
+
+namespace {
+
+std::string get(std::string_view path) {
+  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+}
+
+// Parses the Prometheus text format: "name{labels} value" lines into a map, checking that every
+// sample's metric family was introduced by # HELP and # TYPE lines.
+std::map<std::string, double> parse_prometheus(const std::string& response) {
+  const auto body = response.substr(response.find("\r\n\r\n") + 4);
+  std::map<std::string, double> samples;
+  std::map<std::string, std::string> types;
+  std::istringstream lines(body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      std::istringstream words(line.substr(7));
+      std::string name, type;
+      words >> name >> type;
+      types[name] = type;
+      continue;
+    }
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    const auto series = line.substr(0, space);
+    samples[series] = std::stod(line.substr(space + 1));
+    auto family = series.substr(0, series.find('{'));
+    for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+      if (types.count(family) == 0 && family.size() > std::strlen(suffix)
+          && family.ends_with(suffix)) {
+        family.resize(family.size() - std::strlen(suffix));
+      }
+    }
+    INFO(series);
+    CHECK(types.count(family) == 1);
+  }
+  return samples;
+}
+
+}  // namespace
+
+TEST_CASE("/metrics counts a known workload") {
+  running_server server;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(server.port());
+    auto bob = co_await test_client::connect(server.port());
+    co_await alice.create("1234", "alice");  // frames in: 1, out: 1
+    co_await bob.join("1234", "bob");        // in: 2, out: 3 (both hear the join)
+    co_await alice.receive();
+    for (int i = 0; i < 3; ++i) {  // in: 5, out: 9
+      co_await alice.say("hello " + std::to_string(i));
+      co_await alice.receive();
+      co_await bob.receive();
+    }
+    co_await bob.say(" ");  // in: 6, out: 10 (an error for bob only)
+    const auto refused = co_await bob.receive();
+    CHECK(refused.at("code") == 4005);
+
+    const auto response = co_await http_exchange(server.port(), get("/metrics"));
+    CHECK_THAT(response, Catch::StartsWith("HTTP/1.1 200")
+                             && Catch::Contains("Content-Type: text/plain; version=0.0.4"));
+    const auto metrics = parse_prometheus(response);
+    CHECK(metrics.at("roomcast_rooms") == 1);
+    CHECK(metrics.at("roomcast_members") == 2);
+    CHECK(metrics.at("roomcast_open_connections") == 3);  // alice, bob and this scrape
+    CHECK(metrics.at("roomcast_frames_received_total") == 6);
+    CHECK(metrics.at("roomcast_frames_sent_total") == 10);
+    CHECK(metrics.at("roomcast_broadcasts_total") == 5);
+    CHECK(metrics.at(R"(roomcast_rejections_total{code="4005",error="empty_text"})") == 1);
+    CHECK(metrics.at(R"(roomcast_rejections_total{code="5002",error="name_taken"})") == 0);
+    CHECK(metrics.at("roomcast_slow_consumers_total") == 0);
+    CHECK(metrics.at("roomcast_delivery_latency_seconds_count") == 3);
+    CHECK(metrics.at(R"(roomcast_delivery_latency_seconds_bucket{le="+Inf"})") == 3);
+    CHECK(metrics.at("roomcast_sent_bytes_total") > metrics.at("roomcast_received_bytes_total"));
+  });
+}
+
+TEST_CASE("an admin port takes /readyz and /metrics, which stay available while draining") {
+  auto settings = test_config();
+  settings.admin_port = 0;
+  settings.close_timeout = std::chrono::seconds(10);
+  running_server server(settings);
+  REQUIRE(server.get().admin_port());
+  const auto admin = *server.get().admin_port();
+  run_client([&]() -> net::awaitable<void> {
+    const auto main_metrics = co_await http_exchange(server.port(), get("/metrics"));
+    CHECK_THAT(main_metrics, Catch::StartsWith("HTTP/1.1 404"));
+    const auto ready = co_await http_exchange(admin, get("/readyz"));
+    CHECK_THAT(ready, Catch::StartsWith("HTTP/1.1 200") && Catch::EndsWith("ready\n"));
+    const auto no_chat = co_await http_head(admin, upgrade_request("/ws"));
+    CHECK_THAT(no_chat, Catch::StartsWith("HTTP/1.1 404"));
+
+    auto alice = co_await test_client::connect(server.port());
+    co_await alice.create("1234", "alice");
+    server.get().stop();
+    // Alice has not read her close frame yet, so the drain is still going on.
+    const auto draining = co_await http_exchange(admin, get("/readyz"));
+    CHECK_THAT(draining, Catch::StartsWith("HTTP/1.1 503") && Catch::EndsWith("draining\n"));
+    const auto scraped = co_await http_exchange(admin, get("/metrics"));
+    CHECK_THAT(scraped, Catch::StartsWith("HTTP/1.1 200"));
+    const auto end = co_await alice.receive_ending();
+    CHECK(end.close_code == 1001);
+  });
+  server.get().wait();
+}
+
+TEST_CASE("metrics can be turned off") {
+  auto settings = test_config();
+  settings.metrics = false;
+  running_server server(settings);
+  run_client([&]() -> net::awaitable<void> {
+    const auto response = co_await http_exchange(server.port(), get("/metrics"));
+    CHECK_THAT(response, Catch::StartsWith("HTTP/1.1 404"));
+    const auto ready = co_await http_exchange(server.port(), get("/readyz"));
+    CHECK_THAT(ready, Catch::StartsWith("HTTP/1.1 200"));
+  });
+}
+
+TEST_CASE("the real binary drains on SIGTERM, exits 0, and logs JSON lines") {
+  server_process process({"--port", "0", "--admin-port", "0", "--threads", "2", "--log-format",
+                          "json", "--close-timeout", "10000"});
+  const auto port = process.port_after("listening on");
+  const auto admin = process.port_after("admin endpoints on");
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(port);
+    auto bob = co_await test_client::connect(port);
+    co_await alice.create("1234", "alice");
+    co_await bob.join("1234", "bob");
+    co_await alice.say("before the signal");  // bob does not read it before the signal
+
+    process.signal(SIGTERM);
+    REQUIRE(process.wait_for_line("draining", std::chrono::seconds(10)));
+    const auto draining = co_await http_exchange(admin, get("/readyz"));
+    CHECK_THAT(draining, Catch::StartsWith("HTTP/1.1 503"));
+    const auto last = co_await bob.receive();
+    CHECK(last.at("text") == "before the signal");
+    const auto bob_end = co_await bob.receive_ending();
+    CHECK(bob_end.close_code == 1001);
+    const auto alice_end = co_await alice.receive_ending();
+    CHECK(alice_end.close_code == 1001);
+  });
+  CHECK(process.wait_exit(std::chrono::seconds(10)) == 0);
+  bool saw_settings = false;
+  bool saw_stopped = false;
+  for (const auto& line : process.lines()) {
+    INFO(line);
+    const auto parsed = json::parse(line);
+    REQUIRE(parsed.is_object());
+    CHECK(parsed.as_object().contains("ts"));
+    CHECK(parsed.as_object().contains("level"));
+    const std::string message(parsed.at("msg").as_string());
+    saw_settings |= message.find("max_text=100") != std::string::npos;
+    saw_stopped |= message == "stopped";
+    CHECK(message.find("before the signal") == std::string::npos);  // chat text is never logged
+  }
+  CHECK(saw_settings);
+  CHECK(saw_stopped);
+}
+
+TEST_CASE("bad flags and values exit with code 2 and a message") {
+  server_process bad_flag({"--no-such-flag"});
+  CHECK(bad_flag.wait_exit(std::chrono::seconds(10)) == 2);
+  REQUIRE_FALSE(bad_flag.lines().empty());
+  CHECK_THAT(bad_flag.lines().front(), Catch::Contains("unknown option"));
+  server_process bad_value({"--threads", "many"});
+  CHECK(bad_value.wait_exit(std::chrono::seconds(10)) == 2);
+}
