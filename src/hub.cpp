@@ -122,7 +122,7 @@ net::awaitable<admission> hub::state::admit(room_event_kind kind, room_id id, st
     target = std::make_shared<room>(strand, id, options.room_inbox_capacity);
     rooms.emplace(id.key(), target);
     counters.rooms.fetch_add(1, std::memory_order_relaxed);
-    log_debug("room ", id.key(), " created");
+    log_info("room ", id.key(), " created");
     auto run = run_room(target);
     net::co_spawn(strand, std::move(run), log_exception("room"));
   } else {
@@ -155,7 +155,7 @@ void hub::state::unlist_if_empty(room& r) {
   r.listed_ = false;
   rooms.erase(r.id_.key());
   counters.rooms.fetch_sub(1, std::memory_order_relaxed);
-  log_debug("room ", r.id_.key(), " deleted");
+  log_info("room ", r.id_.key(), " deleted");
 }
 
 net::awaitable<void> hub::state::run_room(std::shared_ptr<room> r) {

@@ -119,12 +119,13 @@ struct server::impl {
                                  && (chat_connections >= settings.max_connections
                                      || per_address[peer] >= settings.max_connections_per_ip);
       if (over_capacity) log_info("refusing a connection from ", peer, ": at capacity");
-      log_debug("connection ", id, " from ", peer, admin ? " (admin port)" : "");
       if (!admin) {
         ++chat_connections;
         ++per_address[peer];
       }
-      auto client = make_connection(tcp::socket(std::move(socket)), with, over_capacity);
+      auto client =
+          make_connection(tcp::socket(std::move(socket)), with, over_capacity,
+                          "#" + std::to_string(id) + " " + peer + (admin ? " (admin)" : ""));
       live.emplace(id, tracked{client, std::move(peer), admin});
       auto served = [this, id](std::exception_ptr error) {
         log_exception{"connection"}(error);

@@ -68,8 +68,10 @@ http::response<http::string_body> make_response(const http_reply& reply, unsigne
 // frames. Every member belongs to the connection's strand, except outbox_ (a concurrent channel).
 class connection final : public member, public std::enable_shared_from_this<connection> {
  public:
-  connection(tcp::socket socket, const session_context& context, bool over_capacity)
-      : executor_(socket.get_executor()),
+  connection(tcp::socket socket, const session_context& context, bool over_capacity,
+             std::string label)
+      : label_(std::move(label)),
+        executor_(socket.get_executor()),
         http_(std::move(socket)),
         outbox_(executor_, context.options.outbox_frames),
         context_(context),
@@ -102,6 +104,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
   }
 
   net::awaitable<void> serve() {
+    log_info("connection ", label_, " opened");
     if (options_.send_buffer > 0) {
       error_code ignored;
       http_.socket().set_option(net::socket_base::send_buffer_size(options_.send_buffer), ignored);
@@ -111,6 +114,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
     auto upgrade = co_await serve_http();
     if (upgrade && !shutting_down_) co_await serve_websocket(std::move(*upgrade));
     stop();
+    log_info("connection ", label_, " closed: ", ending_.empty() ? "done" : ending_);
   }
 
  private:
@@ -203,9 +207,10 @@ class connection final : public member, public std::enable_shared_from_this<conn
     auto [ec] = co_await ws_->async_accept(request, use_nothrow);
     if (ec) {
       context_.metrics.handshake_failures.fetch_add(1, std::memory_order_relaxed);
-      log_debug("websocket handshake failed: ", ec.message());
+      ending_ = "websocket handshake failed: " + ec.message();
       co_return;
     }
+    log_info("connection ", label_, " upgraded to WebSocket");
     auto self = shared_from_this();
     auto writer = write_loop(std::move(self));
     net::co_spawn(executor_, std::move(writer), log_exception{"connection writer"});
@@ -228,14 +233,11 @@ class connection final : public member, public std::enable_shared_from_this<conn
       if (ec) {
         // Beast has already sent the close frame a protocol failure calls for: 1009 for a
         // message over --max-frame, 1007 for invalid UTF-8, 1002 for a protocol error.
-        if (is_expected_ending(ec)) {
-          log_debug("connection closed: ", ec.message());
-        } else {
-          log_info("connection failed: ", ec.message());
-        }
+        if (ending_.empty()) ending_ = ec.message();
         co_return;
       }
       if (!ws_->got_text()) {
+        ending_ = "binary frame (close 1003)";
         co_await ws_->async_close(websocket::close_reason(websocket::close_code::unknown_data,
                                                           "binary frames are not supported"),
                                   use_nothrow);
@@ -248,6 +250,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
         buffer.consume(buffer.size());
         if (!refusals_allowed_.try_take(now)) {
           context_.metrics.rate_limit_closes.fetch_add(1, std::memory_order_relaxed);
+          ending_ = "rate limit exceeded (close 1008)";
           co_await ws_->async_close(
               websocket::close_reason(websocket::close_code::policy_error, "rate limit exceeded"),
               use_nothrow);
@@ -390,6 +393,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
   void begin_eviction() {
     if (evicted_ || stopped_) return;
     evicted_ = true;
+    ending_ = "slow consumer (close 1008)";
     outbox_.cancel();  // wakes an idle writer, and a reader blocked on a full outbox
     outbox_.close();
     arm_close_deadline();
@@ -399,6 +403,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
   void begin_shutdown() {
     if (shutting_down_ || stopped_) return;
     shutting_down_ = true;
+    ending_ = "server shutting down";
     if (!ws_) {  // still plain HTTP: nothing queued, just end it
       stop();
       return;
@@ -435,6 +440,8 @@ class connection final : public member, public std::enable_shared_from_this<conn
     socket.close(ignored);
   }
 
+  const std::string label_;        // "#id address", for logs
+  std::string ending_;             // why it ended, for the log line
   net::any_io_executor executor_;  // the connection's strand
   beast::tcp_stream http_;         // the connection before the upgrade (moved-from after it)
   std::optional<ws_stream> ws_;    // the connection after the upgrade
@@ -453,8 +460,8 @@ class connection final : public member, public std::enable_shared_from_this<conn
 };
 
 std::shared_ptr<connection> make_connection(tcp::socket socket, const session_context& context,
-                                            bool over_capacity) {
-  return std::make_shared<connection>(std::move(socket), context, over_capacity);
+                                            bool over_capacity, std::string label) {
+  return std::make_shared<connection>(std::move(socket), context, over_capacity, std::move(label));
 }
 
 net::awaitable<void> serve(std::shared_ptr<connection> client) {

@@ -45,9 +45,9 @@ struct session_context {
 class connection;
 
 /** Wraps an accepted socket, whose executor must be a strand of its own. A connection made
- * `over_capacity` answers its first request with HTTP 503 and closes. */
+ * `over_capacity` answers its first request with HTTP 503 and closes. `label` names it in logs. */
 std::shared_ptr<connection> make_connection(tcp::socket socket, const session_context& context,
-                                            bool over_capacity = false);
+                                            bool over_capacity = false, std::string label = {});
 
 /** Serves the connection until it closes. */
 net::awaitable<void> serve(std::shared_ptr<connection> client);
