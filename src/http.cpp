@@ -98,8 +98,18 @@ bool is_chat_endpoint(std::string_view target) noexcept {
 http_router::http_router(options opts) : options_(std::move(opts)) {}
 
 http_reply http_router::route(const http_request_view& request) const {
-  const bool head = request.method == "HEAD";
-  if (request.method != "GET" && !head) {
+  // HEAD is GET without the body; the length of the body it would have had stays in the reply.
+  if (request.method != "HEAD") return route_get(request);
+  http_request_view as_get = request;
+  as_get.method = "GET";
+  auto reply = route_get(as_get);
+  reply.head_content_length = reply.body.size();
+  reply.body.clear();
+  return reply;
+}
+
+http_reply http_router::route_get(const http_request_view& request) const {
+  if (request.method != "GET") {
     auto reply = plain(405, "method not allowed\n");
     reply.allow = "GET, HEAD";
     return reply;
@@ -108,16 +118,10 @@ http_reply http_router::route(const http_request_view& request) const {
   if (!path) return plain(400, "bad path\n");
   if (*path == "/healthz") return plain(200, "ok\n");
   if (options_.endpoints) {
-    if (auto reply = options_.endpoints(*path)) {
-      if (head) reply->body.clear();
-      return std::move(*reply);
-    }
+    if (auto reply = options_.endpoints(*path)) return std::move(*reply);
   }
   if (!options_.serve_files) return plain(404, "not found\n");
-  auto reply =
-      serve_file(path->ends_with('/') ? *path + "index.html" : *path, request.if_none_match);
-  if (head) reply.body.clear();
-  return reply;
+  return serve_file(path->ends_with('/') ? *path + "index.html" : *path, request.if_none_match);
 }
 
 http_reply http_router::serve_file(const std::string& path, std::string_view if_none_match) const {

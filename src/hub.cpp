@@ -124,7 +124,7 @@ net::awaitable<admission> hub::state::admit(room_event_kind kind, room_id id, st
     counters.rooms.fetch_add(1, std::memory_order_relaxed);
     log_info("room ", id.key(), " created");
     auto run = run_room(target);
-    net::co_spawn(strand, std::move(run), log_exception("room"));
+    net::co_spawn(strand, std::move(run), log_exception{"room"});
   } else {
     if (!target) co_return wire_code::no_such_room;
     if (target->names_.contains(name)) co_return wire_code::name_taken;

@@ -1,5 +1,6 @@
 #include "roomcast/protocol.hpp"
 
+#include <cmath>
 #include <exception>
 
 #include <boost/json/parse.hpp>
@@ -85,10 +86,19 @@ json::value room_id::to_json() const {
   return json::value(json::string_view(digits, 4));
 }
 
+namespace {
+// A value fit to send back: Boost.JSON reads 1e999 as infinity, which JSON cannot express (it
+// would serialize as `Infinity` and break the client's JSON.parse), so such numbers are dropped.
+json::value echoable(const json::value& value) {
+  if (const auto* number = value.if_double(); number && !std::isfinite(*number)) return nullptr;
+  return value;
+}
+}  // namespace
+
 rejection rejection::of_admission(wire_code code, const json::object& frame) {
   rejection refusal{code};
-  if (const auto* room = frame.if_contains("roomId")) refusal.room = *room;
-  if (const auto* name = frame.if_contains("name")) refusal.name = *name;
+  if (const auto* room = frame.if_contains("roomId")) refusal.room = echoable(*room);
+  if (const auto* name = frame.if_contains("name")) refusal.name = echoable(*name);
   return refusal;
 }
 

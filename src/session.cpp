@@ -51,8 +51,12 @@ http::response<http::string_body> make_response(const http_reply& reply, unsigne
   if (!reply.etag.empty()) response.set(http::field::etag, reply.etag);
   if (!reply.allow.empty()) response.set(http::field::allow, reply.allow);
   response.keep_alive(keep_alive);
-  response.body() = reply.body;
-  response.prepare_payload();
+  if (reply.head_content_length) {
+    response.content_length(*reply.head_content_length);  // HEAD: the headers of the GET
+  } else {
+    response.body() = reply.body;
+    response.prepare_payload();
+  }
   return response;
 }
 

@@ -3,7 +3,8 @@
 #   1. release build: unit + integration tests (ctest)
 #   2. asan preset (AddressSanitizer + UndefinedBehaviorSanitizer): the same tests
 #   3. tsan preset (ThreadSanitizer): the integration tests (server on 2 threads)
-#   4. the browser tests (headless Debian chromium via playwright-core) against the release binary:
+#   4. the libFuzzer smoke run (tools/fuzz/smoke.sh): regressions + 8 s per target
+#   5. the browser tests (headless Debian chromium via playwright-core) against the release binary:
 #      roomcast's own page, and the seed article's unmodified Vue client (built at test time
 #      from ../shared/seed, never committed)
 # Ends with one summary line "total: N passed, M failed".
@@ -47,6 +48,19 @@ run_ctest release || failed=$((failed + 1))
 run_ctest asan || failed=$((failed + 1))
 run_ctest tsan || failed=$((failed + 1))  # the integration tests, multi-threaded, under TSan
 
+
+# libFuzzer smoke: regression inputs, then a few seconds of fuzzing per target (tools/fuzz).
+echo "== [fuzz] smoke"
+t0=$(date +%s)
+log=$(mktemp)
+tools/fuzz/smoke.sh 2>&1 | tee "$log"
+line=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n1)
+rm -f "$log"
+if [[ -z "$line" ]]; then failed=$((failed + 1)); else
+  passed=$((passed + $(awk '{print $2}' <<<"$line")))
+  failed=$((failed + $(awk '{print $4}' <<<"$line")))
+fi
+echo "== [fuzz] $(($(date +%s) - t0)) s"
 
 # Node test runs (browser client, seed client): add the runner's pass/fail counts to the totals.
 run_node_suite() {

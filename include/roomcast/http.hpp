@@ -24,6 +24,8 @@ struct http_reply {
   std::string cache_control = "no-store";
   std::string etag;   ///< empty: none
   std::string allow;  ///< for 405
+  /** For HEAD: the Content-Length the GET body would have had (`body` is empty). */
+  std::optional<std::size_t> head_content_length;
 };
 
 /** The URL path of `target` made safe: the query dropped, percent-escapes decoded, and nullopt
@@ -55,6 +57,7 @@ class http_router {
   http_reply route(const http_request_view& request) const;
 
  private:
+  http_reply route_get(const http_request_view& request) const;
   http_reply serve_file(const std::string& path, std::string_view if_none_match) const;
   options options_;
 };

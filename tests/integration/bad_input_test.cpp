@@ -164,6 +164,11 @@ TEST_CASE("plain HTTP: health, static files, bad paths, bad upgrades, huge heade
         "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
     CHECK_THAT(wrong_upgrade, Catch::StartsWith("HTTP/1.1 404"));
 
+    const auto head = co_await http_exchange(
+        server.port(), "HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK_THAT(head, Catch::StartsWith("HTTP/1.1 200") && Catch::Contains("Content-Length: 3")
+                         && Catch::EndsWith("\r\n\r\n"));
+
     const auto garbage = co_await http_exchange(server.port(), "HELLO\r\n\r\n");
     CHECK_THAT(garbage, Catch::StartsWith("HTTP/1.1 400"));
 

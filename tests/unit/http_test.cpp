@@ -56,6 +56,7 @@ TEST_CASE("the embedded client is served with types and validators") {
   const auto head = router.route({.method = "HEAD", .target = "/", .if_none_match = ""});
   CHECK(head.status == 200);
   CHECK(head.body.empty());
+  CHECK(head.head_content_length == index.body.size());
 }
 
 TEST_CASE("a --web-root directory is served, and nothing outside it") {
@@ -89,4 +90,16 @@ TEST_CASE("dynamic endpoints come before files, and an admin router serves no fi
   const auto head = admin.route({.method = "HEAD", .target = "/readyz", .if_none_match = ""});
   CHECK(head.status == 200);
   CHECK(head.body.empty());
+}
+
+TEST_CASE("regression (fuzz_http): every HEAD reply is bodiless, whatever its status") {
+  const http_router router;
+  for (const char* target : {"/healthz", "/..", "/missing"}) {
+    INFO(target);
+    const auto head = router.route({.method = "HEAD", .target = target, .if_none_match = ""});
+    CHECK(head.body.empty());
+    const auto get = router.route({.method = "GET", .target = target, .if_none_match = ""});
+    CHECK(head.status == get.status);
+    CHECK(head.head_content_length == get.body.size());
+  }
 }

@@ -212,3 +212,17 @@ TEST_CASE("every wire code has its own token and a description") {
   CHECK(texts.size() == std::size(codes));
   CHECK(token(wire_code::name_taken) == "name_taken");
 }
+
+TEST_CASE("regression (fuzz_protocol): an infinite or NaN echo is dropped, the reply stays JSON") {
+  for (const char* frame : {R"({"type":"join","roomId":1e999,"name":"bob"})",
+                            R"({"type":"join","roomId":0e99999,"name":"bob"})",
+                            R"({"type":"create","roomId":1234,"name":-1e999})"}) {
+    INFO(frame);
+    const auto refusal = parse_refused(frame);
+    const auto text = serialize(refusal, 0);
+    CHECK(text.find("Infinity") == std::string::npos);
+    boost::system::error_code ec;
+    const auto reply = json::parse(text, ec);
+    CHECK_FALSE(ec);
+  }
+}
