@@ -25,14 +25,14 @@ std::string describe_parts(const Parts&... parts) {
 }  // namespace roomcast::fuzz
 
 // The detail arguments are evaluated only on failure.
-#define FUZZ_FAIL(...)                                                                 \
-  ::roomcast::fuzz::check_failed(__FILE__, __LINE__, "see below",                      \
+#define FUZZ_FAIL(...)                                            \
+  ::roomcast::fuzz::check_failed(__FILE__, __LINE__, "see below", \
                                  ::roomcast::fuzz::describe_parts(__VA_ARGS__))
 
-#define FUZZ_CHECK(condition, ...)                                         \
-  do {                                                                     \
-    if (!(condition)) {                                                    \
-      ::roomcast::fuzz::check_failed(__FILE__, __LINE__, #condition,       \
+#define FUZZ_CHECK(condition, ...)                                                   \
+  do {                                                                               \
+    if (!(condition)) {                                                              \
+      ::roomcast::fuzz::check_failed(__FILE__, __LINE__, #condition,                 \
                                      ::roomcast::fuzz::describe_parts(__VA_ARGS__)); \
-    }                                                                      \
+    }                                                                                \
   } while (0)

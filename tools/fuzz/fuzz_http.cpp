@@ -16,9 +16,10 @@
 #include <string>
 #include <string_view>
 
+#include "roomcast/http.hpp"
+
 #include "fuzz_check.hpp"
 #include "fuzz_embedded.hpp"
-#include "roomcast/http.hpp"
 
 using namespace roomcast;
 namespace fs = std::filesystem;
@@ -28,7 +29,7 @@ namespace {
 constexpr std::string_view secret = "SECRET: outside the web root\n";
 
 struct web_root {
-  fs::path base;  // holds www/ (the root) and secret.txt
+  fs::path base;                             // holds www/ (the root) and secret.txt
   std::map<std::string, std::string> files;  // "/sub/page.txt" -> content, under www/
 };
 
@@ -128,9 +129,8 @@ void check_head(const http_request_view& request, const http_reply& reply,
   if (request.method != "HEAD" || reply.body.empty()) return;
   // Found by this target (tools/fuzz/regressions/fuzz_http/): route cleared the body for HEAD
   // only on file and endpoint replies, not on its early returns.
-  FUZZ_FAIL(router, ": HEAD ", request.target, " (", path ? *path : "refused",
-            ") answered ", reply.status, " with a body of ", reply.body.size(), " bytes: '",
-            reply.body, "'");
+  FUZZ_FAIL(router, ": HEAD ", request.target, " (", path ? *path : "refused", ") answered ",
+            reply.status, " with a body of ", reply.body.size(), " bytes: '", reply.body, "'");
 }
 
 bool etag_matches(std::string_view if_none_match, std::string_view etag) {
@@ -181,8 +181,8 @@ void check_web_root(const http_router& router, const http_request_view& request,
                     const std::optional<std::string>& path) {
   const http_reply reply = router.route(request);
   check_head(request, reply, path, "web root");
-  FUZZ_CHECK(reply.body.find("SECRET") == std::string::npos, "a file outside the web root was served for ",
-             request.target);
+  FUZZ_CHECK(reply.body.find("SECRET") == std::string::npos,
+             "a file outside the web root was served for ", request.target);
   if (reply.status != 200 && reply.status != 304) return;
   FUZZ_CHECK(path.has_value(), "status ", reply.status, " for a path sanitize_path refuses");
   if (*path == "/healthz") return;

@@ -34,11 +34,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
-#include "fuzz_check.hpp"
 #include "roomcast/hub.hpp"
 #include "roomcast/log.hpp"
 #include "roomcast/metrics.hpp"
 #include "roomcast/net.hpp"
+
+#include "fuzz_check.hpp"
 
 namespace json = boost::json;
 using namespace roomcast;
@@ -132,9 +133,9 @@ room_id make_room_id(std::uint16_t key, bool as_number) {
   if (as_number && key >= 1000) {
     id = room_id::from_json(json::value(static_cast<std::int64_t>(key)));
   } else {
-    const char digits[4] = {static_cast<char>('0' + key / 1000),
-                            static_cast<char>('0' + key / 100 % 10),
-                            static_cast<char>('0' + key / 10 % 10), static_cast<char>('0' + key % 10)};
+    const char digits[4] = {
+        static_cast<char>('0' + key / 1000), static_cast<char>('0' + key / 100 % 10),
+        static_cast<char>('0' + key / 10 % 10), static_cast<char>('0' + key % 10)};
     id = room_id::from_json(json::value(json::string_view(digits, 4)));
   }
   FUZZ_CHECK(id.has_value(), "room_id::from_json refused room ", key);
@@ -346,8 +347,8 @@ class harness {
       senders.push_back(std::move(s));
     }
     std::shared_ptr<peer> leaver = slots_[leaver_slot];
-    if ((mask & (1 << leaver_slot)) || !leaver || !leaver->seat ||
-        leaver->fm->answer == delivery::full) {
+    if ((mask & (1 << leaver_slot)) || !leaver || !leaver->seat
+        || leaver->fm->answer == delivery::full) {
       leaver.reset();
     }
     if (senders.empty() && !leaver) return;
@@ -380,8 +381,8 @@ class harness {
     std::map<std::uint16_t, room_part> by_room;
     for (auto& s : senders) {
       const auto found = rooms_model_.find(s.who->seat_key);
-      if (found == rooms_model_.end() ||
-          find_member(found->second, s.who->seat->member_id) == found->second.members.end()) {
+      if (found == rooms_model_.end()
+          || find_member(found->second, s.who->seat->member_id) == found->second.members.end()) {
         continue;  // a stale seat (evicted earlier): the room drops all of it
       }
       by_room[s.who->seat_key].senders.push_back(&s);
@@ -409,7 +410,8 @@ class harness {
       bool leave_placed = part.leaver == nullptr;
       const peer* observer = nullptr;
       for (const auto& m : r.members) {
-        if (m.who->fm->answer == delivery::queued && (observer == nullptr || observer == part.leaver))
+        if (m.who->fm->answer == delivery::queued
+            && (observer == nullptr || observer == part.leaver))
           observer = m.who.get();
       }
       if (observer != nullptr) {
@@ -423,8 +425,8 @@ class harness {
           const auto* text = object.if_contains("text");
           const auto* name = object.if_contains("name");
           const auto* reason = object.if_contains("reason");
-          if (!leave_placed && event && *event == "leave" && reason && *reason == "left" &&
-              name && name->is_string() && name->get_string() == part.leaver_name) {
+          if (!leave_placed && event && *event == "leave" && reason && *reason == "left" && name
+              && name->is_string() && name->get_string() == part.leaver_name) {
             order.emplace_back(nullptr, std::string());
             leave_placed = true;
             continue;
@@ -533,8 +535,8 @@ class harness {
             leave_reason reason, peer* also) {
     json::object fields;
     fields["code"] = 200;
-    const char* event = kind == room_event_kind::create ? "create"
-                        : kind == room_event_kind::join ? "join"
+    const char* event = kind == room_event_kind::create  ? "create"
+                        : kind == room_event_kind::join  ? "join"
                         : kind == room_event_kind::leave ? "leave"
                                                          : "message";
     fields["event"] = event;
@@ -552,9 +554,11 @@ class harness {
         notice = text;
         break;
       case room_event_kind::leave:
-        notice = name + (reason == leave_reason::left           ? " left the room"
-                         : reason == leave_reason::disconnected ? " disconnected"
-                                                                : " was disconnected (too slow to keep up)");
+        notice =
+            name
+            + (reason == leave_reason::left           ? " left the room"
+               : reason == leave_reason::disconnected ? " disconnected"
+                                                      : " was disconnected (too slow to keep up)");
         break;
     }
     fields["text"] = notice;
@@ -614,15 +618,15 @@ class harness {
     // one queued it) records its delivery latency, once per message.
     for (const auto& p : all_)
       write_frames(*p);
-    FUZZ_CHECK(latency_.count() == messages_, latency_.count(),
-               " delivery latencies recorded for ", messages_, " chat messages");
+    FUZZ_CHECK(latency_.count() == messages_, latency_.count(), " delivery latencies recorded for ",
+               messages_, " chat messages");
     // users() of every seat the room still has.
     for (const auto& [key, r] : rooms_model_) {
       for (const auto& s : r.members) {
         FUZZ_CHECK(s.who->seat && s.who->seat->member_id == s.member_id,
                    "model: a member without its seat");
-        FUZZ_CHECK(s.who->seat->users() == r.members.size(), "users() of '", s.name, "' in ",
-                   key, " is ", s.who->seat->users(), ", the room has ", r.members.size());
+        FUZZ_CHECK(s.who->seat->users() == r.members.size(), "users() of '", s.name, "' in ", key,
+                   " is ", s.who->seat->users(), ", the room has ", r.members.size());
       }
     }
   }
@@ -646,22 +650,23 @@ class harness {
     const auto& got = p.fm->frames;
     FUZZ_CHECK(p.fm->deliveries_after_eviction == 0, "slot ", p.slot,
                " was handed a frame after its eviction");
-    FUZZ_CHECK(p.fm->evict_calls <= 1, "slot ", p.slot, " evicted ", p.fm->evict_calls,
-               " times");
+    FUZZ_CHECK(p.fm->evict_calls <= 1, "slot ", p.slot, " evicted ", p.fm->evict_calls, " times");
     FUZZ_CHECK(p.fm->evicted == p.expect_evicted, "slot ", p.slot,
                p.expect_evicted ? " should have been evicted" : " was evicted unexpectedly");
     for (std::size_t i = p.checked; i < std::min(got.size(), p.expected.size()); ++i) {
       const expected_frame& want = p.expected[i];
       json::error_code ec;
       const json::value value = json::parse(got[i]->bytes, ec);
-      FUZZ_CHECK(!ec && value.is_object(), "slot ", p.slot, " got a frame that is not JSON: ",
-                 got[i]->bytes);
+      FUZZ_CHECK(!ec && value.is_object(), "slot ", p.slot,
+                 " got a frame that is not JSON: ", got[i]->bytes);
       json::object frame = value.get_object();
-      FUZZ_CHECK(frame.contains("id") && frame.at("id").is_int64(), "no integer id: ", got[i]->bytes);
+      FUZZ_CHECK(frame.contains("id") && frame.at("id").is_int64(),
+                 "no integer id: ", got[i]->bytes);
       const std::int64_t id = frame.at("id").get_int64();
       frame.erase("id");
-      FUZZ_CHECK(frame == want.fields, "slot ", p.slot, " frame ", i, " (", answer_name(p.fm->answer),
-                 "):\n  got      ", got[i]->bytes, "\n  expected ", json::serialize(want.fields));
+      FUZZ_CHECK(frame == want.fields, "slot ", p.slot, " frame ", i, " (",
+                 answer_name(p.fm->answer), "):\n  got      ", got[i]->bytes, "\n  expected ",
+                 json::serialize(want.fields));
       // The same event is the same shared frame for every recipient; ids increase with seq.
       auto& by_seq = want.log->by_seq;
       if (const auto same = by_seq.find(want.seq); same != by_seq.end()) {
@@ -694,7 +699,7 @@ class harness {
                                  : "\n  missing  " + json::serialize(p.expected[i].fields);
       }
       FUZZ_FAIL("slot ", p.slot, " received ", got.size(), " frames, the model expected ",
-                 p.expected.size(), detail);
+                p.expected.size(), detail);
     }
     p.checked = got.size();
   }

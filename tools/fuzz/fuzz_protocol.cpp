@@ -14,9 +14,10 @@
 
 #include <boost/json.hpp>
 
-#include "fuzz_check.hpp"
 #include "roomcast/protocol.hpp"
 #include "roomcast/rules.hpp"
+
+#include "fuzz_check.hpp"
 
 namespace json = boost::json;
 using namespace roomcast;
@@ -98,9 +99,9 @@ void check_room_json(const json::value& sent, const room_id& room) {
     FUZZ_CHECK(sent.is_int64() && sent.get_int64() == room.key(),
                "roomId written as a number comes back as ", json::serialize(sent));
   } else {
-    FUZZ_CHECK(sent.is_string() && sent.get_string().size() == 4 &&
-                   expected_room_key(&sent) == room.key(),
-               "roomId written as a string comes back as ", json::serialize(sent));
+    FUZZ_CHECK(
+        sent.is_string() && sent.get_string().size() == 4 && expected_room_key(&sent) == room.key(),
+        "roomId written as a string comes back as ", json::serialize(sent));
   }
 }
 
@@ -140,10 +141,10 @@ bool same_after_round_trip(const json::value& a, const json::value& b) {
 }
 
 void check_rejection(const rejection& refusal, const json::value* document, std::size_t users) {
-  FUZZ_CHECK(is_parser_code(refusal.code),
-             "parse_command returned a non-parser code ", static_cast<int>(refusal.code));
-  const bool admission = refusal.code == wire_code::invalid_room_id ||
-                         refusal.code == wire_code::invalid_name;
+  FUZZ_CHECK(is_parser_code(refusal.code), "parse_command returned a non-parser code ",
+             static_cast<int>(refusal.code));
+  const bool admission =
+      refusal.code == wire_code::invalid_room_id || refusal.code == wire_code::invalid_name;
   // Found by this target (tools/fuzz/regressions/fuzz_protocol/): a roomId or name of 1e999
   // (or 0e99999) parses as an infinite (NaN) double; echoed, serialize() wrote it as Infinity.
   if (is_non_finite(refusal.room) || is_non_finite(refusal.name)) {
@@ -151,15 +152,16 @@ void check_rejection(const rejection& refusal, const json::value* document, std:
               " echoes a non-finite number, which serialize() writes as a non-JSON token: ",
               serialize(refusal, users));
   }
-  FUZZ_CHECK(admission || (refusal.room.is_null() && refusal.name.is_null()),
-             "code ", static_cast<int>(refusal.code), " echoes roomId/name");
+  FUZZ_CHECK(admission || (refusal.room.is_null() && refusal.name.is_null()), "code ",
+             static_cast<int>(refusal.code), " echoes roomId/name");
   if (admission && document != nullptr) {
     // The echo is the frame's own fields, as sent (null when absent, and when a number is not
     // finite, which JSON cannot carry back).
     const auto& object = document->get_object();
     const auto expected = [](const json::value* field) -> json::value {
       if (field == nullptr) return nullptr;
-      if (const auto* number = field->if_double(); number && !std::isfinite(*number)) return nullptr;
+      if (const auto* number = field->if_double(); number && !std::isfinite(*number))
+        return nullptr;
       return *field;
     };
     FUZZ_CHECK(refusal.room == expected(object.if_contains("roomId")), "roomId echo differs");
@@ -172,10 +174,11 @@ void check_rejection(const rejection& refusal, const json::value* document, std:
   FUZZ_CHECK(frame.contains("code") && frame.at("code") == static_cast<int>(refusal.code),
              "refusal code lost: ", wire);
   FUZZ_CHECK(frame.contains("event") && frame.at("event") == "error", "event: ", wire);
-  FUZZ_CHECK(frame.contains("error") && frame.at("error") == json::string_view(
-                                                                  token(refusal.code).data(),
-                                                                  token(refusal.code).size()),
-             "error token: ", wire);
+  FUZZ_CHECK(
+      frame.contains("error")
+          && frame.at("error")
+                 == json::string_view(token(refusal.code).data(), token(refusal.code).size()),
+      "error token: ", wire);
   FUZZ_CHECK(frame.contains("text") && frame.at("text").is_string(), "text: ", wire);
   FUZZ_CHECK(frame.contains("users") && frame.at("users") == users, "users: ", wire);
   FUZZ_CHECK(frame.contains("roomId") == !refusal.room.is_null(), "roomId presence: ", wire);
@@ -206,8 +209,8 @@ void check_event_round_trip(room_event_kind kind, const room_id& room, std::stri
   const json::value back = parse_back(wire);
   const auto& frame = back.get_object();
   FUZZ_CHECK(frame.contains("code") && frame.at("code") == 200, "code: ", wire);
-  FUZZ_CHECK(frame.contains("name") && frame.at("name").is_string() &&
-                 std::string_view(frame.at("name").get_string()) == name,
+  FUZZ_CHECK(frame.contains("name") && frame.at("name").is_string()
+                 && std::string_view(frame.at("name").get_string()) == name,
              "name did not survive: ", wire);
   FUZZ_CHECK(frame.contains("roomId"), "roomId: ", wire);
   check_room_json(frame.at("roomId"), room);
@@ -222,10 +225,10 @@ void check_event_round_trip(room_event_kind kind, const room_id& room, std::stri
   } else {
     FUZZ_CHECK(sent_text == std::string(name) + " created the room", "notice: ", wire);
     FUZZ_CHECK(frame.at("event") == "create", "event: ", wire);
-    FUZZ_CHECK(frame.contains("members") && frame.at("members").is_array() &&
-                   frame.at("members").get_array().size() == 1 &&
-                   frame.at("members").get_array()[0].is_string() &&
-                   std::string_view(frame.at("members").get_array()[0].get_string()) == name,
+    FUZZ_CHECK(frame.contains("members") && frame.at("members").is_array()
+                   && frame.at("members").get_array().size() == 1
+                   && frame.at("members").get_array()[0].is_string()
+                   && std::string_view(frame.at("members").get_array()[0].get_string()) == name,
                "members: ", wire);
   }
 }
@@ -244,8 +247,8 @@ void check_admission(const room_id& room, const std::string& name, const json::o
   FUZZ_CHECK(length && *length >= 1 && *length <= rules::max_name_code_points,
              "accepted name length");
   const auto* sent_name = frame.if_contains("name");
-  FUZZ_CHECK(sent_name && sent_name->is_string() &&
-                 rules::normalize_name(std::string_view(sent_name->get_string())) == name,
+  FUZZ_CHECK(sent_name && sent_name->is_string()
+                 && rules::normalize_name(std::string_view(sent_name->get_string())) == name,
              "accepted name is not the frame's, normalized");
   check_event_round_trip(room_event_kind::create, room, name, {}, 1);
 }
@@ -269,45 +272,45 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_rejection(*refusal, parsed, users);
     switch (expected) {
       case intent::malformed:
-        FUZZ_CHECK(refusal->code == wire_code::malformed_frame, "code for malformed frame: ",
-                   static_cast<int>(refusal->code));
+        FUZZ_CHECK(refusal->code == wire_code::malformed_frame,
+                   "code for malformed frame: ", static_cast<int>(refusal->code));
         break;
       case intent::unknown:
-        FUZZ_CHECK(refusal->code == wire_code::unknown_type, "code for unknown type: ",
-                   static_cast<int>(refusal->code));
+        FUZZ_CHECK(refusal->code == wire_code::unknown_type,
+                   "code for unknown type: ", static_cast<int>(refusal->code));
         break;
       case intent::create:
       case intent::join:
-        FUZZ_CHECK(refusal->code == wire_code::invalid_room_id ||
-                       refusal->code == wire_code::invalid_name,
-                   "code for a create/join: ", static_cast<int>(refusal->code));
+        FUZZ_CHECK(
+            refusal->code == wire_code::invalid_room_id || refusal->code == wire_code::invalid_name,
+            "code for a create/join: ", static_cast<int>(refusal->code));
         // The room number is checked first.
-        FUZZ_CHECK((refusal->code == wire_code::invalid_room_id) ==
-                       (expected_room_key(parsed->get_object().if_contains("roomId")) < 0),
+        FUZZ_CHECK((refusal->code == wire_code::invalid_room_id)
+                       == (expected_room_key(parsed->get_object().if_contains("roomId")) < 0),
                    "code ", static_cast<int>(refusal->code), " for roomId ",
                    json::serialize(parsed->get_object().if_contains("roomId")
                                        ? *parsed->get_object().if_contains("roomId")
                                        : json::value(nullptr)));
         break;
       case intent::chat: {
-        FUZZ_CHECK(refusal->code == wire_code::invalid_field ||
-                       refusal->code == wire_code::empty_text ||
-                       refusal->code == wire_code::text_too_long,
+        FUZZ_CHECK(refusal->code == wire_code::invalid_field
+                       || refusal->code == wire_code::empty_text
+                       || refusal->code == wire_code::text_too_long,
                    "code for a chat frame: ", static_cast<int>(refusal->code));
         const auto* text = parsed->get_object().if_contains("text");
         if (text == nullptr || !text->is_string()) {
-          FUZZ_CHECK(refusal->code == wire_code::invalid_field, "chat without a string text: ",
-                     static_cast<int>(refusal->code));
+          FUZZ_CHECK(refusal->code == wire_code::invalid_field,
+                     "chat without a string text: ", static_cast<int>(refusal->code));
         } else {
           const auto verdict = rules::check_text(text->get_string(), max_text);
           FUZZ_CHECK(verdict != rules::text_verdict::ok, "a valid chat text refused");
           FUZZ_CHECK(verdict != rules::text_verdict::invalid,
                      "the JSON parser let invalid UTF-8 through");
-          FUZZ_CHECK((verdict == rules::text_verdict::empty) ==
-                         (refusal->code == wire_code::empty_text),
-                     "empty text and code ", static_cast<int>(refusal->code));
-          FUZZ_CHECK((verdict == rules::text_verdict::too_long) ==
-                         (refusal->code == wire_code::text_too_long),
+          FUZZ_CHECK(
+              (verdict == rules::text_verdict::empty) == (refusal->code == wire_code::empty_text),
+              "empty text and code ", static_cast<int>(refusal->code));
+          FUZZ_CHECK((verdict == rules::text_verdict::too_long)
+                         == (refusal->code == wire_code::text_too_long),
                      "long text and code ", static_cast<int>(refusal->code));
         }
         break;
