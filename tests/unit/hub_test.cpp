@@ -14,7 +14,10 @@
 
 #include "roomcast/net.hpp"
 
+#include "step_runner.hpp"
+
 using namespace roomcast;
+using roomcast::testing::step_runner;
 using trompeloeil::_;
 namespace json = boost::json;
 
@@ -60,37 +63,16 @@ struct hub_fixture {
     io.poll();
   }
 
-  // Runs `task` to completion, then lets the rooms handle everything it queued.
+  // Runs a hub call to completion, then lets the rooms handle everything it queued.
   template <class T>
   T run(net::awaitable<T> task) {
-    std::optional<T> result;
-    std::exception_ptr failure;
-    net::co_spawn(io, std::move(task), [&](std::exception_ptr e, T value) {
-      failure = e;
-      result = std::move(value);
-    });
-    drive([&] { return result.has_value() || failure; });
-    if (failure) std::rethrow_exception(failure);
-    return std::move(*result);
-  }
-  void run(net::awaitable<void> task) {
-    bool done = false;
-    std::exception_ptr failure;
-    net::co_spawn(io, std::move(task), [&](std::exception_ptr e) {
-      failure = e;
-      done = true;
-    });
-    drive([&] { return done; });
-    if (failure) std::rethrow_exception(failure);
+    return steps.run(std::move(task));
   }
   template <class Done>
   void drive(Done done) {
-    io.restart();
-    while (!done()) {
-      if (io.poll_one() == 0) FAIL("the hub is stuck: nothing can run and the task is not done");
-    }
-    io.poll();
+    steps.drive(done);
   }
+  step_runner steps{io};
 
   admission admit(room_event_kind kind, std::string_view room, std::string name,
                   const recording_member& who) {

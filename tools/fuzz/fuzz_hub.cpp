@@ -40,6 +40,7 @@
 #include "roomcast/net.hpp"
 
 #include "fuzz_check.hpp"
+#include "step_runner.hpp"
 
 namespace json = boost::json;
 using namespace roomcast;
@@ -205,36 +206,23 @@ class harness {
 
  private:
   // ---- driving the hub -------------------------------------------------------------------
+  // The stepping itself is shared with tests/unit/hub_test.cpp; a deadlock is a finding.
   template <class Done>
   void drive(Done done) {
-    io_.restart();
-    while (!done()) {
-      FUZZ_CHECK(io_.poll_one() != 0, "the hub is stuck: nothing can run and the call is not done");
+    try {
+      steps_.drive(done);
+    } catch (const std::logic_error& stuck) {
+      FUZZ_FAIL("the hub is ", stuck.what());
     }
-    io_.poll();
   }
 
-  admission run(net::awaitable<admission> task) {
-    std::optional<admission> result;
-    std::exception_ptr failure;
-    net::co_spawn(io_, std::move(task), [&](std::exception_ptr e, admission value) {
-      failure = e;
-      result = std::move(value);
-    });
-    drive([&] { return result.has_value() || failure; });
-    if (failure) std::rethrow_exception(failure);
-    return std::move(*result);
-  }
-
-  void run(net::awaitable<void> task) {
-    bool done = false;
-    std::exception_ptr failure;
-    net::co_spawn(io_, std::move(task), [&](std::exception_ptr e) {
-      failure = e;
-      done = true;
-    });
-    drive([&] { return done; });
-    if (failure) std::rethrow_exception(failure);
+  template <class T>
+  T run(net::awaitable<T> task) {
+    try {
+      return steps_.run(std::move(task));
+    } catch (const std::logic_error& stuck) {
+      FUZZ_FAIL("the hub is ", stuck.what());
+    }
   }
 
   // ---- the operations --------------------------------------------------------------------
@@ -712,6 +700,7 @@ class harness {
   latency_histogram latency_;  // the room's and the fake writers' delivery latencies
   hub_options options_;
   net::io_context io_;
+  roomcast::testing::step_runner steps_{io_};
   hub rooms_;
   std::shared_ptr<peer> slots_[slot_count];
   std::vector<std::shared_ptr<peer>> all_;  // every connection so far, for the checks
