@@ -29,15 +29,7 @@ done
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-if [[ ! -x /usr/bin/chromium ]]; then
-  if [[ "$(id -u)" -ne 0 ]]; then
-    echo "run.sh: /usr/bin/chromium is missing; install Debian's chromium package as root" >&2
-    exit 1
-  fi
-  echo "run.sh: installing Debian's chromium"
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
-fi
+./ensure-chromium.sh
 
 # node_modules is stale when a package in package-lock.json is missing or at another version.
 lock_matches() {

@@ -28,15 +28,7 @@ fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-if [[ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]]; then
-  if [[ "$(id -u)" -ne 0 ]]; then
-    echo "run.sh: /usr/bin/chromium is missing; install Debian's chromium package as root" >&2
-    exit 1
-  fi
-  echo "run.sh: installing Debian's chromium"
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
-fi
+../browser/ensure-chromium.sh
 
 # node_modules is stale unless it was installed by npm ci from this very package-lock.json.
 lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"

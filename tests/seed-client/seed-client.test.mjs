@@ -7,6 +7,7 @@
 // unchanged. (playwright-core's WebSocketRoute.connectToServer() takes no URL: it always
 // connects to the page's own URL, so it cannot point the client at another port.)
 // The bridge also records the frames, which the test checks and dumps on failure.
+import { CHROMIUM, CHROMIUM_ARGS } from '../browser/chromium-options.mjs';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -23,16 +24,6 @@ const DIST = path.join(here, 'build', 'dist');
 const ARTIFACTS = path.join(here, 'artifacts');
 const SEED_WS_URL = 'ws://localhost:3000/'; // what `new WebSocket('ws://localhost:3000')` reports
 const WAIT = { timeout: 10_000 };
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 // roomcast's English texts (src/protocol.cpp); the seed's own server sent Chinese ones.
 const TEXT = {
@@ -215,7 +206,7 @@ describe('the seed article client, unmodified, against roomcast', () => {
     [roomcast, staticServer, browser] = await Promise.all([
       startRoomcast(),
       startStatic(),
-      chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: CHROMIUM_ARGS }),
+      chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
     ]);
     pageUrl = `http://127.0.0.1:${staticServer.address().port}/`;
     for (const name of ['alice', 'bob']) users[name] = await newUser(browser, name, pageUrl, roomcast.port);
