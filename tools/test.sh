@@ -7,6 +7,7 @@
 #   5. the browser tests (headless Debian chromium via playwright-core) against the release binary:
 #      roomcast's own page, and the seed article's unmodified Vue client (built at test time
 #      from ../shared/seed, never committed)
+#   6. the container image: tools/container-test.sh (podman/buildah, no Docker engine needed)
 # Ends with one summary line "total: N passed, M failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -85,6 +86,20 @@ run_node_suite() {
 # roomcast's own page, and the seed article's unmodified Vue client, in headless chromium.
 run_node_suite browser tests/browser/run.sh
 run_node_suite seed-client tests/seed-client/run.sh
+
+# The container image (Dockerfile), built and run with podman/buildah: about 3 min cold. It needs
+# about 1.5 GB of disk; with less free it is skipped, and says so.
+echo "== [container]"
+t0=$(date +%s)
+free_kb=$(df -Pk . | awk 'NR == 2 {print $4}')
+if (( free_kb < 3 * 1024 * 1024 )); then
+  echo "== [container] skipped: only $((free_kb / 1024)) MB of disk free"
+elif tools/container-test.sh; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+fi
+echo "== [container] $(($(date +%s) - t0)) s"
 
 echo "== whole suite: $(($(date +%s) - started)) s"
 echo "total: ${passed} passed, ${failed} failed"
