@@ -188,10 +188,11 @@ class connection final : public member, public std::enable_shared_from_this<conn
            != options_.allowed_origins.end();
   }
 
-  net::awaitable<void> reply_and_close(unsigned status, std::string body) {
+  // `body` is a string literal: a const char*, not a std::string temporary (see the note above).
+  net::awaitable<void> reply_and_close(unsigned status, const char* body) {
     http_reply reply;
     reply.status = status;
-    reply.body = std::move(body);
+    reply.body = body;
     auto response = make_response(reply, 11, false);
     co_await http::async_write(http_, response, use_nothrow);
   }
