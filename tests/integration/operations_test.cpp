@@ -152,7 +152,10 @@ TEST_CASE("the real binary drains on SIGTERM, exits 0, and logs JSON lines") {
     auto bob = co_await test_client::connect(port);
     co_await alice.create("1234", "alice");
     co_await bob.join("1234", "bob");
-    co_await alice.say("before the signal");  // bob does not read it before the signal
+    co_await alice.say("before the signal");     // bob does not read it before the signal
+    co_await alice.receive();                    // bob's join
+    const auto echo = co_await alice.receive();  // the room has accepted the message
+    CHECK(echo.at("text") == "before the signal");
 
     process.signal(SIGTERM);
     REQUIRE(process.wait_for_line("draining", std::chrono::seconds(10)));
