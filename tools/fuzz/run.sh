@@ -25,10 +25,10 @@ shift $(($# >= 2 ? 2 : 1))
 
 build=build/fuzz
 if [[ ! -f $build/build.ninja ]]; then
-  cmake -S tools/fuzz -B $build -G Ninja -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+  cmake --preset fuzz >/dev/null
 fi
 # One compile at a time: the machine is small and shared.
-cmake --build $build -j1 --target "$target" | grep -v '^ninja: no work to do' || true
+cmake --build --preset fuzz --target "$target" | grep -v '^ninja: no work to do' || true
 [[ -x $build/$target ]] || { echo "run.sh: $target did not build" >&2; exit 1; }
 
 corpus=$build/corpus/$target

@@ -14,10 +14,10 @@ build=build/fuzz
 started=$(date +%s)
 
 if [[ ! -f $build/build.ninja ]]; then
-  cmake -S tools/fuzz -B $build -G Ninja -DCMAKE_CXX_COMPILER=clang++ >/dev/null || exit 1
+  cmake --preset fuzz >/dev/null || exit 1
 fi
 # One compile at a time: the machine is small and shared.
-if ! cmake --build $build -j1 >"$build/smoke-build.log" 2>&1; then
+if ! cmake --build --preset fuzz >"$build/smoke-build.log" 2>&1; then
   tail -n 30 "$build/smoke-build.log"
   echo "fuzz: 0 passed, ${#targets[@]} failed"
   exit 1
