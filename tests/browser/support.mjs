@@ -1,12 +1,12 @@
 // Shared pieces of the browser tests: the real roomcast server on an ephemeral port, Debian's
 // chromium through playwright-core, and a few page helpers that wait (never sleep).
-import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium-options.mjs';
+import { spawnRoomcast } from './roomcast-process.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ARTIFACTS = path.join(here, 'artifacts');
@@ -16,55 +16,14 @@ export { CHROMIUM, CHROMIUM_ARGS };
 /** How long a wait for something the page should show may take. */
 export const WAIT = { timeout: 10_000 };
 
-function serverBinary() {
-  const bin = process.env.ROOMCAST_BIN;
-  if (!bin) throw new Error('set ROOMCAST_BIN to the roomcast binary (e.g. build/browser/src/roomcast)');
-  return bin;
-}
-
 /**
- * Starts `roomcast --port PORT` (0: any free port) and resolves once it prints its
- * "listening on http://HOST:PORT/" line. The page files come from the binary, or from disk when
- * ROOMCAST_WEB_ROOT is set in the environment (the server reads that variable itself).
+ * Starts `roomcast --port PORT` (0: any free port) and resolves once it reports its port. The page
+ * files come from the binary, or from disk when ROOMCAST_WEB_ROOT is set in the environment (the
+ * server reads that variable itself).
  */
-export function startServer({ port = 0, extraArgs = [] } = {}) {
-  const child = spawn(serverBinary(), ['--port', String(port), '--log-level', 'info', ...extraArgs], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const log = [];
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    let settled = false;
-    const timer = setTimeout(() => fail(new Error('roomcast did not report its port within 10 s')), 10_000);
-    function fail(error) {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (child.exitCode === null) child.kill('SIGKILL');
-      error.message += `\n--- roomcast stderr ---\n${log.join('\n')}`;
-      reject(error);
-    }
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk) => {
-      buffered += chunk;
-      let newline;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        log.push(line);
-        if (log.length > 200) log.shift();
-        const match = /listening on http:\/\/([^\s/]+):(\d+)\//.exec(line);
-        if (match && !settled) {
-          settled = true;
-          clearTimeout(timer);
-          const actualPort = Number(match[2]);
-          resolve(new ServerProcess(child, actualPort, log));
-        }
-      }
-    });
-    child.on('error', fail);
-    child.on('exit', (code, signal) => fail(new Error(`roomcast exited early (code ${code}, signal ${signal})`)));
-  });
+export async function startServer({ port = 0, extraArgs = [] } = {}) {
+  const started = await spawnRoomcast(['--port', String(port), ...extraArgs]);
+  return new ServerProcess(started.child, started.port, started.log);
 }
 
 // Servers still running when this process exits (a crash, a timeout) are killed by PID too.

@@ -8,7 +8,7 @@
 // connects to the page's own URL, so it cannot point the client at another port.)
 // The bridge also records the frames, which the test checks and dumps on failure.
 import { CHROMIUM, CHROMIUM_ARGS } from '../browser/chromium-options.mjs';
-import { spawn } from 'node:child_process';
+import { spawnRoomcast } from '../browser/roomcast-process.mjs';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -35,39 +35,7 @@ const TEXT = {
 // ---------------------------------------------------------------------------------------------
 // roomcast and the static file server
 
-function startRoomcast() {
-  const bin = process.env.ROOMCAST_BIN;
-  if (!bin) throw new Error('set ROOMCAST_BIN to the roomcast binary');
-  const child = spawn(bin, ['--port', '0', '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const log = [];
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    const fail = (error) => {
-      clearTimeout(timer);
-      if (child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-      reject(new Error(`${error}\n--- roomcast stderr ---\n${log.join('\n')}`));
-    };
-    const timer = setTimeout(() => fail('roomcast did not report its port within 10 s'), 10_000);
-    child.on('error', fail);
-    child.on('exit', (code, signal) => fail(`roomcast exited early (${code ?? signal})`));
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk) => {
-      buffered += chunk;
-      let newline;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        log.push(line);
-        const match = / info listening on http:\/\/([^/]+):(\d+)\//.exec(line);
-        if (match) {
-          clearTimeout(timer);
-          child.removeAllListeners('exit');
-          resolve({ child, log, port: Number(match[2]) });
-        }
-      }
-    });
-  });
-}
+const startRoomcast = () => spawnRoomcast(['--port', '0']);
 
 async function stopRoomcast(server) {
   if (!server || server.child.exitCode !== null) return;
