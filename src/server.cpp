@@ -123,15 +123,14 @@ struct server::impl {
         ++chat_connections;
         ++per_address[peer];
       }
-      auto client =
-          make_connection(tcp::socket(std::move(socket)), with, over_capacity,
-                          "#" + std::to_string(id) + " " + peer + (admin ? " (admin)" : ""));
+      // Posted, not dispatched: the last reference may be dropped on the control strand itself,
+      // in the middle of a walk over `live`.
+      auto gone = [this, id] { net::post(control, [this, id] { forget(id); }); };
+      auto client = make_connection(
+          tcp::socket(std::move(socket)), with, over_capacity,
+          "#" + std::to_string(id) + " " + peer + (admin ? " (admin)" : ""), std::move(gone));
       live.emplace(id, tracked{client, std::move(peer), admin});
-      auto served = [this, id](std::exception_ptr error) {
-        log_exception{"connection"}(error);
-        net::dispatch(control, [this, id] { forget(id); });
-      };
-      net::co_spawn(executor, serve(std::move(client)), std::move(served));
+      net::co_spawn(executor, serve(std::move(client)), log_exception{"connection"});
     }
   }
 

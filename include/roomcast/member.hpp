@@ -5,20 +5,40 @@
  */
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+
+#include "roomcast/ws_codec.hpp"
 
 namespace roomcast {
 
-/** One serialized server frame, shared read-only by every recipient of a broadcast. */
+/** One server frame, encoded for the wire once and shared read-only by every recipient of a
+ * broadcast: server frames are not masked, so the same bytes serve every connection. */
 struct frame {
   using clock = std::chrono::steady_clock;
 
-  explicit frame(std::string text, clock::time_point arrival = {}, std::uint32_t recipients = 0)
-      : bytes(std::move(text)), arrived(arrival), writes_left(recipients) {}
+  /** A text frame carrying `json`. */
+  explicit frame(std::string_view json, clock::time_point arrival = {},
+                 std::uint32_t recipients = 0)
+      : bytes(ws::encode_frame(ws::opcode::text, json)),
+        payload_offset(bytes.size() - json.size()),
+        arrived(arrival),
+        writes_left(recipients) {}
 
-  std::string bytes;
+  /** A frame already encoded (a control frame: close, pong, ping). */
+  struct encoded_tag {};
+  frame(encoded_tag, std::string wire) : bytes(std::move(wire)), writes_left(0) {}
+
+  /** What the frame carries (the JSON of a text frame). */
+  std::string_view payload() const noexcept {
+    return std::string_view(bytes).substr(payload_offset);
+  }
+
+  std::string bytes;  ///< the whole WebSocket frame, header included
+  std::size_t payload_offset = 0;
   /** When the chat message behind it was read (zero for other frames). */
   clock::time_point arrived;
   /** Recipients that have not written it to their socket yet; the last one measures the
@@ -29,8 +49,13 @@ struct frame {
 using shared_frame = std::shared_ptr<const frame>;
 
 /** A frame sent to one connection only (replies, errors). */
-inline shared_frame make_frame(std::string text) {
-  return std::make_shared<const frame>(std::move(text));
+inline shared_frame make_frame(std::string_view json) {
+  return std::make_shared<const frame>(json);
+}
+
+/** A control frame (close, ping, pong), already encoded. */
+inline shared_frame make_encoded_frame(std::string wire) {
+  return std::make_shared<const frame>(frame::encoded_tag{}, std::move(wire));
 }
 
 /** What became of a frame handed to a member. */
@@ -44,7 +69,8 @@ class member {
  public:
   virtual ~member() = default;
 
-  /** Queues `frame` in the member's bounded outbox without waiting. Called on the hub's strand. */
+  /** Hands `frame` to the member's connection without waiting: it goes to the socket at once or
+   * into the bounded outbox. Called on the hub's strand. */
   virtual delivery deliver(const shared_frame& frame) = 0;
 
   /** The hub has removed this member as a slow consumer: close its connection (1008).

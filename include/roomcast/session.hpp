@@ -6,6 +6,7 @@
  */
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,11 +46,15 @@ struct session_context {
 class connection;
 
 /** Wraps an accepted socket, whose executor must be a strand of its own. A connection made
- * `over_capacity` answers its first request with HTTP 503 and closes. `label` names it in logs. */
+ * `over_capacity` answers its first request with HTTP 503 and closes. `label` names it in logs.
+ * `on_destroyed` runs when the connection is gone (from whichever thread let go of it last). */
 std::shared_ptr<connection> make_connection(tcp::socket socket, const session_context& context,
-                                            bool over_capacity = false, std::string label = {});
+                                            bool over_capacity = false, std::string label = {},
+                                            std::function<void()> on_destroyed = {});
 
-/** Serves the connection until it closes. */
+/** Serves the connection's HTTP requests. After an upgrade it returns, and the WebSocket session
+ * goes on by itself (a read burst on the connection's strand whenever the socket is readable)
+ * until it closes; `on_destroyed` tells when it is over. */
 net::awaitable<void> serve(std::shared_ptr<connection> client);
 
 /** Asks the connection to end (server shutdown): queued frames are flushed, then the client gets

@@ -279,19 +279,21 @@ TEST_CASE("shutdown flushes what is queued and closes every client with 1001") {
     auto bob = co_await test_client::connect(server.port());
     co_await alice.create("1234", "alice");
     co_await bob.join("1234", "bob");
-    co_await alice.say("last words");
-    const auto echo = co_await alice.receive();  // bob's join
-    CHECK(echo.at("event") == "join");
-    const auto own = co_await alice.receive();
+    const auto joined = co_await alice.receive();  // bob's join
+    CHECK(joined.at("event") == "join");
+    co_await bob.say("last words");
+    // The room hands a message to its members in the order they joined: once bob, the last,
+    // has his copy, alice's is in her outbox or on the wire.
+    const auto own = co_await bob.receive();
     CHECK(own.at("text") == "last words");
 
     server.get().stop();
-    // Bob has not read alice's message yet: it still reaches him, then the close.
-    const auto bob_end = co_await bob.receive_ending();
-    CHECK(bob_end.frames_before == 1);
-    CHECK(bob_end.close_code == 1001);
+    // Alice has not read bob's message yet: it still reaches her, then the close.
     const auto alice_end = co_await alice.receive_ending();
+    CHECK(alice_end.frames_before == 1);
     CHECK(alice_end.close_code == 1001);
+    const auto bob_end = co_await bob.receive_ending();
+    CHECK(bob_end.close_code == 1001);
   });
   server.get().wait();  // every thread returns: nothing is left waiting
 }

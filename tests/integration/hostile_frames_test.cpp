@@ -17,15 +17,22 @@ std::string close_payload(int code) {
   return {static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
 }
 
-// Joins room 1234 as `name` and reads up to its own join notice.
-net::awaitable<raw_client> raw_member(std::uint16_t port, std::string name) {
+// Joins (or creates) room 1234 as `name` and reads up to its own notice.
+net::awaitable<raw_client> raw_member(std::uint16_t port, std::string name,
+                                      std::string type = "join") {
   auto client = co_await raw_client::connect(port);
-  co_await client.send(
-      encode_frame(text_op, R"({"type":"join","roomId":"1234","name":")" + name + "\"}"));
+  auto request =
+      encode_frame(text_op, R"({"type":")" + type + R"(","roomId":"1234","name":")" + name + "\"}");
+  co_await client.send(std::move(request));
   for (;;) {
     const auto frame = co_await client.read_frame();
+    if (frame.opcode == ping_op) {  // a slow start under an idle timeout
+      auto pong = encode_frame(pong_op, frame.payload);
+      co_await client.send(std::move(pong));
+      continue;
+    }
     REQUIRE(frame.opcode == text_op);
-    if (frame.payload.find("\"event\":\"join\"") != std::string::npos
+    if (frame.payload.find("\"event\":\"" + type + "\"") != std::string::npos
         && frame.payload.find("\"name\":\"" + name + "\"") != std::string::npos) {
       break;
     }
@@ -140,6 +147,56 @@ TEST_CASE("a half-closed client leaves its room and is closed") {
     const auto end = co_await half.read_until_close();  // the server ends it too
     CHECK((end.opcode == -1 || end.opcode == close_op));
     co_await room.check();
+  });
+}
+
+TEST_CASE("frames sent along with the upgrade request are not lost") {
+  running_server server;
+  run_client([&]() -> net::awaitable<void> {
+    auto room = co_await bystanders::open(server.port());
+    auto early_frames = encode_frame(text_op, R"({"type":"join","roomId":"1234","name":"eager"})")
+                        + encode_frame(ping_op, "already?");
+    auto eager = co_await raw_client::connect(server.port(), std::move(early_frames));
+    const auto joined = co_await eager.read_frame();
+    CHECK(joined.payload.find("\"event\":\"join\"") != std::string::npos);
+    const auto pong = co_await eager.read_frame();
+    CHECK(pong.opcode == pong_op);
+    CHECK(pong.payload == "already?");
+    co_await room.alice.receive();
+    co_await room.bob.receive();
+    co_await room.check();
+  });
+}
+
+TEST_CASE("a silent client is pinged after the idle timeout, and dropped if it stays silent") {
+  auto settings = test_config();
+  settings.idle_timeout = std::chrono::milliseconds(250);
+  running_server server(settings);
+  run_client([&]() -> net::awaitable<void> {
+    auto answers = co_await raw_member(server.port(), "answers", "create");
+    auto silent = co_await raw_member(server.port(), "silent");
+    co_await answers.read_frame();  // silent's join
+
+    // The one that answers its pings stays (it hears two of them) and sees the silent one go.
+    int pings = 0;
+    bool saw_leave = false;
+    while (pings < 2 || !saw_leave) {
+      const auto heard = co_await answers.read_frame();
+      REQUIRE(heard.opcode != -1);
+      if (heard.opcode == ping_op) {
+        ++pings;
+        auto pong = encode_frame(pong_op, heard.payload);
+        co_await answers.send(std::move(pong));
+      } else {
+        CHECK(heard.payload.find("\"event\":\"leave\"") != std::string::npos);
+        CHECK(heard.payload.find("\"name\":\"silent\"") != std::string::npos);
+        saw_leave = true;
+      }
+    }
+    const auto ping = co_await silent.read_frame();
+    CHECK(ping.opcode == ping_op);
+    const auto end = co_await silent.read_until_close();
+    CHECK(end.opcode == -1);  // cut off, without a close frame: it was not listening
   });
 }
 

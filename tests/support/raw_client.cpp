@@ -61,10 +61,10 @@ raw_client::raw_client(raw_client&&) noexcept = default;
 raw_client& raw_client::operator=(raw_client&&) noexcept = default;
 raw_client::~raw_client() = default;
 
-net::awaitable<raw_client> raw_client::connect(std::uint16_t port) {
+net::awaitable<raw_client> raw_client::connect(std::uint16_t port, std::string early_bytes) {
   tcp::socket socket(co_await net::this_coro::executor);
   co_await socket.async_connect({net::ip::address_v4::loopback(), port}, net::use_awaitable);
-  const auto request = upgrade_request("/ws");
+  const auto request = upgrade_request("/ws") + early_bytes;
   co_await net::async_write(socket, net::buffer(request), net::use_awaitable);
   auto state = std::make_unique<impl>(std::move(socket));
   const auto head_size = co_await net::async_read_until(

@@ -24,8 +24,9 @@ std::string encode_frame(int opcode, std::string_view payload, bool fin = true, 
 
 class raw_client {
  public:
-  /** Connects and upgrades on `/ws`. */
-  static net::awaitable<raw_client> connect(std::uint16_t port);
+  /** Connects and upgrades on `/ws`. `early_bytes` (frames) go out in the same write as the
+   * upgrade request, before the server has answered it. */
+  static net::awaitable<raw_client> connect(std::uint16_t port, std::string early_bytes = {});
 
   raw_client(raw_client&&) noexcept;
   raw_client& operator=(raw_client&&) noexcept;

@@ -35,7 +35,7 @@ struct recording_member {
   delivery answer = delivery::queued;
   std::unique_ptr<trompeloeil::expectation> accept_all =
       NAMED_ALLOW_CALL(*mock, deliver(_))
-          .LR_SIDE_EFFECT(frames.push_back(json::parse(_1->bytes).as_object()))
+          .LR_SIDE_EFFECT(frames.push_back(json::parse(_1->payload()).as_object()))
           .LR_RETURN(answer);
 
   std::vector<std::string> texts_of(std::string_view event) const {

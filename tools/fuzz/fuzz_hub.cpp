@@ -406,7 +406,7 @@ class harness {
         const auto& frames = observer->fm->frames;
         for (std::size_t i = observer->checked; i < frames.size(); ++i) {
           json::error_code ec;
-          const json::value frame = json::parse(frames[i]->bytes, ec);
+          const json::value frame = json::parse(frames[i]->payload(), ec);
           if (ec || !frame.is_object()) continue;  // check_peer reports it
           const auto& object = frame.get_object();
           const auto* event = object.if_contains("event");
@@ -626,10 +626,10 @@ class harness {
       const bool message = p.expected[fm.written].fields.at("event") == "message";
       const bool timed = f.arrived != frame::clock::time_point{};
       FUZZ_CHECK(timed == message, "slot ", p.slot, ": ", message ? "a chat" : "a notice",
-                 " frame ", timed ? "carries" : "lacks", " an arrival time: ", f.bytes);
+                 " frame ", timed ? "carries" : "lacks", " an arrival time: ", f.payload());
       if (!timed) continue;
       const auto before = f.writes_left.fetch_sub(1, std::memory_order_acq_rel);
-      FUZZ_CHECK(before >= 1, "slot ", p.slot, ": writes_left underflows: ", f.bytes);
+      FUZZ_CHECK(before >= 1, "slot ", p.slot, ": writes_left underflows: ", f.payload());
       if (before == 1) latency_.observe(frame::clock::now() - f.arrived);
     }
   }
@@ -644,7 +644,7 @@ class harness {
     for (std::size_t i = p.checked; i < std::min(got.size(), p.expected.size()); ++i) {
       const expected_frame& want = p.expected[i];
       json::error_code ec;
-      const json::value value = json::parse(got[i]->bytes, ec);
+      const json::value value = json::parse(got[i]->payload(), ec);
       FUZZ_CHECK(!ec && value.is_object(), "slot ", p.slot,
                  " got a frame that is not JSON: ", got[i]->bytes);
       json::object frame = value.get_object();
