@@ -1,0 +1,57 @@
+#pragma once
+// The command line of roomcast-loadgen: one struct with defaults, parsed once, validated.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace roomcast::loadgen {
+
+enum class scenario { fanout, idle, churn };
+
+struct options {
+  scenario kind = scenario::fanout;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::string label = "server";
+  double duration_s = 10;
+  double warmup_s = 2;
+  double drain_s = 5;
+  std::optional<int> server_pid;
+  std::optional<int> cpu;
+
+  // fanout
+  int rooms = 1;
+  int members = 2;
+  int senders = 1;
+  std::optional<int> window;   // closed loop: messages in flight per sender
+  std::optional<double> rate;  // open loop: messages per second, all senders together
+
+  // idle
+  int connections = 0;
+
+  // churn
+  int concurrency = 1;
+  bool shared_room = false;
+
+  // connection set-up
+  int source_addresses = 0;  // 0: as many as the connection count needs
+  int connect_concurrency = 64;
+  double setup_timeout_s = 120;
+  double step_timeout_s = 5;
+  double stall_timeout_s = 5;
+  double settle_s = 0.3;
+  int room_base = 1000;
+  bool quiet = false;
+};
+
+struct parse_result {
+  std::optional<options> value;  // empty: print `message` and exit with `exit_code`
+  std::string message;
+  int exit_code = 0;
+};
+
+parse_result parse_options(int argc, char** argv);
+std::string_view scenario_name(scenario kind);
+
+}  // namespace roomcast::loadgen
