@@ -72,7 +72,7 @@ net::awaitable<std::string> cycle(churn_run& run, step_guard& guard, const std::
   }
   if (ec) {
     guard.disarm();
-    co_return "connect or upgrade: " + std::string(guard.fired() ? "timed out" : ec.message());
+    co_return "connect or upgrade: " + (guard.fired() ? std::string("timed out") : explain(ec));
   }
   const room_answer entered = co_await ask(*c, enter, key);
   if (entered.ec || !entered.accepted) {
@@ -148,7 +148,7 @@ net::awaitable<bool> open_anchor(churn_run& run) {
   const error_code ec = co_await open_websocket(*run.anchor, run.to, run.sources.pick(0));
   if (ec) {
     guard.disarm();
-    run.error = "the shared room's first member could not connect: " + ec.message();
+    run.error = "the shared room's first member could not connect: " + explain(ec);
     co_return false;
   }
   const std::string request = enter_frame(true, run.opts.room_base, "anchor");

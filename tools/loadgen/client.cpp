@@ -137,6 +137,14 @@ void drop(client& c) noexcept {
   c.ws.next_layer().close(ignored);
 }
 
+std::string explain(const error_code& ec) {
+  std::string text = ec.message();
+  if (ec == websocket::error::upgrade_declined) {
+    text += " (roomcast answers 503 beyond --max-connections or --max-connections-per-ip)";
+  }
+  return text;
+}
+
 std::string describe_end(client& c, const error_code& ec) {
   std::string text = ec.message();
   if (ec == websocket::error::closed) {

@@ -86,6 +86,9 @@ net::awaitable<room_answer> ask(client& c, std::string_view request, std::string
 net::awaitable<error_code> close_websocket(client& c);
 /// Closes the TCP connection at once (the bounded end of a run, or a step that overran).
 void drop(client& c) noexcept;
+/// An error's message, with the likely cause when roomcast's limits explain it (a declined upgrade
+/// is roomcast's 503 beyond --max-connections or --max-connections-per-ip).
+std::string explain(const error_code& ec);
 /// Why a read failed, with the close code and reason the server sent, if any.
 std::string describe_end(client& c, const error_code& ec);
 

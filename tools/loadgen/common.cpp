@@ -54,7 +54,7 @@ net::awaitable<void> enter_one(set_up_state& s, member& m, step_guard& guard) {
   }
   if (ec) {
     fail(s, m.name + ": connect or upgrade failed: "
-                + (guard.fired() ? "no answer within --step-timeout" : ec.message()));
+                + (guard.fired() ? std::string("no answer within --step-timeout") : explain(ec)));
     co_return;
   }
   const std::string request = enter_frame(m.index == 0, m.room, m.name);

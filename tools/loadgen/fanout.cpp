@@ -471,10 +471,15 @@ int run_fanout(const options& opts, json_line& report) {
                              || run.skipped > 0;
   const bool failed = run.aborted || !run.setup.ok;
   report.add("ok", !failed && !failed_checks);
+  std::string hint;
+  if (run.first_server_error.find("rate_limited") != std::string::npos)
+    hint = " (the server refused messages as rate-limited: start roomcast with --rate-limit 0)";
+  else if (run.server_errors > 0)
+    hint = " (the server sent error frames: see first_server_error)";
   if (failed)
-    report.add("error", run.error);
+    report.add("error", run.error + hint);
   else if (failed_checks)
-    report.add("error", "checks failed: gaps, missing or lost connections");
+    report.add("error", "checks failed: gaps, missing or lost connections" + hint);
   return failed ? 1 : failed_checks ? 3 : 0;
 }
 
