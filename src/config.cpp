@@ -110,7 +110,7 @@ const std::vector<option>& options() {
       {"--handshake-timeout", "ROOMCAST_HANDSHAKE_TIMEOUT", "MS",
        "time to send an HTTP request or complete the upgrade", millis(&config::handshake_timeout)},
       {"--idle-timeout", "ROOMCAST_IDLE_TIMEOUT", "MS",
-       "silence before a ping; the same again without an answer closes",
+       "checked every half of it: silence since the last check gets a ping, then a close",
        millis(&config::idle_timeout)},
       {"--close-timeout", "ROOMCAST_CLOSE_TIMEOUT", "MS",
        "time a closing client gets to take its last frames and close frame",

@@ -127,7 +127,7 @@ struct server::impl {
       // in the middle of a walk over `live`.
       auto gone = [this, id] { net::post(control, [this, id] { forget(id); }); };
       auto client = make_connection(
-          tcp::socket(std::move(socket)), with, over_capacity,
+          std::move(socket), with, over_capacity,
           "#" + std::to_string(id) + " " + peer + (admin ? " (admin)" : ""), std::move(gone));
       live.emplace(id, tracked{client, std::move(peer), admin});
       net::co_spawn(executor, serve(std::move(client)), log_exception{"connection"});

@@ -35,10 +35,22 @@ namespace {
 
 // For the waits that last as long as an idle connection: their memory does not come from Asio's
 // per-thread recycling cache, which would hand out the last larger block freed (an HTTP write
-// operation, several hundred bytes).
+// operation, several hundred bytes). Asio treats std::allocator<void> as "recycle", hence a type
+// of our own that allocates exactly what is asked.
+template <typename T>
+struct exact_allocator {
+  using value_type = T;
+  exact_allocator() = default;
+  template <typename U>
+  exact_allocator(const exact_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+  friend bool operator==(exact_allocator, exact_allocator) noexcept { return true; }
+};
+
 template <typename Handler>
 auto exactly_sized(Handler handler) {
-  return net::bind_allocator(std::allocator<void>(), std::move(handler));
+  return net::bind_allocator(exact_allocator<void>(), std::move(handler));
 }
 
 std::string_view as_std(beast::string_view text) {
@@ -87,14 +99,13 @@ http::response<http::string_body> make_response(const http_reply& reply, unsigne
 // from their own strand) and the metrics.
 class connection final : public member, public std::enable_shared_from_this<connection> {
  public:
-  connection(tcp::socket socket, const session_context& context, bool over_capacity,
+  connection(connection_socket socket, const session_context& context, bool over_capacity,
              std::string label, std::function<void()> on_destroyed)
       : label_(std::move(label)),
         on_destroyed_(std::move(on_destroyed)),
-        executor_(socket.get_executor()),
+        socket_(socket.get_executor()),
         http_(std::in_place, std::move(socket)),
-        socket_(executor_),
-        timer_(executor_),
+        timer_(socket_.get_executor()),
         reader_(context.options.max_frame),
         context_(context),
         options_(context.options),
@@ -122,11 +133,11 @@ class connection final : public member, public std::enable_shared_from_this<conn
   }
 
   void evict() override {
-    net::post(executor_, [self = shared_from_this()] { self->begin_eviction(); });
+    net::post(socket_.get_executor(), [self = shared_from_this()] { self->begin_eviction(); });
   }
 
   void request_shutdown() {
-    net::post(executor_, [self = shared_from_this()] { self->begin_shutdown(); });
+    net::post(socket_.get_executor(), [self = shared_from_this()] { self->begin_shutdown(); });
   }
 
   // The HTTP phase. After an upgrade the session goes on without this coroutine (see
@@ -155,6 +166,10 @@ class connection final : public member, public std::enable_shared_from_this<conn
 
  private:
   using request_type = http::request<http::string_body>;
+  using http_stream = beast::basic_stream<tcp, connection_strand>;
+  using strand_timer =
+      net::basic_waitable_timer<std::chrono::steady_clock,
+                                net::wait_traits<std::chrono::steady_clock>, connection_strand>;
 
   // An accepted upgrade request, with any bytes the client sent after it (its first frames).
   struct upgrade_request {
@@ -218,7 +233,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
       if (write_ec || !keep_alive) break;
     }
     error_code ignored;
-    http_->socket().shutdown(tcp::socket::shutdown_send, ignored);
+    http_->socket().shutdown(connection_socket::shutdown_send, ignored);
     co_return std::nullopt;
   }
 
@@ -243,7 +258,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
   // socket is all the session keeps. websocket::stream cannot share one encoded frame among many
   // connections nor write several frames at once, which is what a broadcast server needs.
   net::awaitable<bool> accept_upgrade(upgrade_request upgrade) {
-    websocket::stream<beast::tcp_stream> handshake(std::move(*http_));
+    websocket::stream<http_stream> handshake(std::move(*http_));
     http_.reset();
     handshake.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& response) { response.set(http::field::server, "roomcast"); }));
@@ -273,12 +288,12 @@ class connection final : public member, public std::enable_shared_from_this<conn
   // idle tick). When the socket turns readable, a read burst starts on the strand.
   void read_when_ready() {
     auto readable = [self = shared_from_this()](error_code) { self->spawn_reader(); };
-    socket_.async_wait(tcp::socket::wait_read, exactly_sized(std::move(readable)));
+    socket_.async_wait(connection_socket::wait_read, exactly_sized(std::move(readable)));
   }
 
   void spawn_reader() {
     auto burst = read_burst(shared_from_this());
-    net::co_spawn(executor_, std::move(burst), log_exception{"connection reader"});
+    net::co_spawn(socket_.get_executor(), std::move(burst), log_exception{"connection reader"});
   }
 
   // Handles everything the client has sent, then parks again, or, when the connection is over,
@@ -483,7 +498,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
   // Called from any thread; the writer runs on the strand.
   void start_writer() {
     auto writer = write_loop(shared_from_this());
-    net::co_spawn(executor_, std::move(writer), log_exception{"connection writer"});
+    net::co_spawn(socket_.get_executor(), std::move(writer), log_exception{"connection writer"});
   }
 
   // Writes everything waiting in the outbox, batch after batch, each in one gather write, and
@@ -522,8 +537,8 @@ class connection final : public member, public std::enable_shared_from_this<conn
 
   // Waits until the writer has made progress (or the connection stopped). On the strand.
   net::awaitable<void> wait_for_progress() {
-    if (!progress_) progress_ = std::make_unique<net::steady_timer>(executor_);
-    progress_->expires_at(net::steady_timer::time_point::max());
+    if (!progress_) progress_ = std::make_unique<strand_timer>(socket_.get_executor());
+    progress_->expires_at(strand_timer::time_point::max());
     co_await progress_->async_wait(use_nothrow);
   }
 
@@ -539,14 +554,14 @@ class connection final : public member, public std::enable_shared_from_this<conn
       while (!outbox_->idle() && !stopped_)
         co_await wait_for_progress();
       error_code ignored;
-      socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      socket_.shutdown(connection_socket::shutdown_send, ignored);
       for (;;) {
         parsed_ = input_.size();  // discarded
         const auto [ec, size] = read_available();
         if (!ec && size == 0) break;  // the client's end of the stream
         if (ec && ec != net::error::would_block) break;
         if (ec) {
-          auto [wait_ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_nothrow);
+          auto [wait_ec] = co_await socket_.async_wait(connection_socket::wait_read, use_nothrow);
           if (wait_ec) break;
         }
       }
@@ -633,16 +648,15 @@ class connection final : public member, public std::enable_shared_from_this<conn
 
   const std::string label_;  // "#id address", for logs
   std::function<void()> on_destroyed_;
-  std::string ending_;                           // why it ended, for the log line
-  net::any_io_executor executor_;                // the connection's strand
-  std::optional<beast::tcp_stream> http_;        // the connection until the upgrade
-  tcp::socket socket_;                           // the connection after the upgrade
-  std::optional<outbox> outbox_;                 // from the upgrade on
-  std::string input_;                            // bytes read and not yet parsed away
-  std::size_t parsed_ = 0;                       // of input_, already handled
-  net::steady_timer timer_;                      // the idle tick, then the close deadline
-  std::unique_ptr<net::steady_timer> progress_;  // wakes a wait for the writer (made when needed)
-  ws::frame_reader reader_;                      // a message in progress, between read bursts
+  std::string ending_;               // why it ended, for the log line
+  connection_socket socket_;         // the connection after the upgrade (its executor: the strand)
+  std::optional<http_stream> http_;  // the connection until the upgrade
+  std::optional<outbox> outbox_;     // from the upgrade on
+  std::string input_;                // bytes read and not yet parsed away
+  std::size_t parsed_ = 0;           // of input_, already handled
+  strand_timer timer_;               // the idle tick, then the close deadline
+  std::unique_ptr<strand_timer> progress_;  // wakes a wait for the writer (made when needed)
+  ws::frame_reader reader_;                 // a message in progress, between read bursts
   const session_context& context_;
   const session_options& options_;
   std::optional<membership> membership_;
@@ -657,9 +671,9 @@ class connection final : public member, public std::enable_shared_from_this<conn
   bool stopped_ = false;
 };
 
-std::shared_ptr<connection> make_connection(tcp::socket socket, const session_context& context,
-                                            bool over_capacity, std::string label,
-                                            std::function<void()> on_destroyed) {
+std::shared_ptr<connection> make_connection(connection_socket socket,
+                                            const session_context& context, bool over_capacity,
+                                            std::string label, std::function<void()> on_destroyed) {
   return std::make_shared<connection>(std::move(socket), context, over_capacity, std::move(label),
                                       std::move(on_destroyed));
 }

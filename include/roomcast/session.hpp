@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+
 #include "roomcast/net.hpp"
 
 namespace roomcast {
@@ -45,10 +48,16 @@ struct session_context {
 
 class connection;
 
+/** A connection's strand, and its socket, with the concrete executor type: no type-erased
+ * executor is copied into each of its operations, which saves memory per connection. */
+using connection_strand = net::strand<net::io_context::executor_type>;
+using connection_socket = net::basic_stream_socket<tcp, connection_strand>;
+
 /** Wraps an accepted socket, whose executor must be a strand of its own. A connection made
  * `over_capacity` answers its first request with HTTP 503 and closes. `label` names it in logs.
  * `on_destroyed` runs when the connection is gone (from whichever thread let go of it last). */
-std::shared_ptr<connection> make_connection(tcp::socket socket, const session_context& context,
+std::shared_ptr<connection> make_connection(connection_socket socket,
+                                            const session_context& context,
                                             bool over_capacity = false, std::string label = {},
                                             std::function<void()> on_destroyed = {});
 
