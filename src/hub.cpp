@@ -70,6 +70,13 @@ std::size_t membership::users() const noexcept {
   return handle ? handle->users_.load(std::memory_order_relaxed) : 0;
 }
 
+// In a broadcast, one member may get another frame than the rest (the roster that only a
+// newcomer needs).
+struct personal_frame {
+  std::uint64_t member_id = 0;
+  shared_frame frame;
+};
+
 struct hub::state : std::enable_shared_from_this<hub::state> {
   state(net::any_io_executor executor, hub_options opts)
       : strand(net::make_strand(executor)), options(opts) {}
@@ -95,7 +102,7 @@ struct hub::state : std::enable_shared_from_this<hub::state> {
   void handle(room& r, member_said& said);
   void handle(room& r, member_left& left);
   void broadcast(room& r, const room_event& event, member* also = nullptr,
-                 frame::clock::time_point arrived = {});
+                 frame::clock::time_point arrived = {}, const personal_frame& instead = {});
   void unlist_if_empty(room& r);
   room_event event_for(room& r, room_event_kind kind, std::string_view name,
                        std::span<const std::string_view> members = {});
@@ -207,8 +214,15 @@ void hub::state::handle(room& r, member_joined& joined) {
   r.members_.push_back({joined.member_id, std::move(joined.name), std::move(joined.who)});
   r.users_.store(r.members_.size(), std::memory_order_relaxed);
   counters.members.fetch_add(1, std::memory_order_relaxed);
+  // The others hear who came; the newcomer alone gets the whole roster. Sending the roster to
+  // everyone would cost bytes in the square of the room's size on every join (about 3 GB to
+  // fill a room of 1000).
+  const room_event event = event_for(r, joined.kind, r.members_.back().name);
+  room_event welcome = event;
   const auto names = member_names(r);
-  broadcast(r, event_for(r, joined.kind, r.members_.back().name, names));
+  welcome.members = names;
+  const auto roster = std::make_shared<const frame>(serialize(welcome));
+  broadcast(r, event, nullptr, {}, personal_frame{joined.member_id, roster});
 }
 
 void hub::state::handle(room& r, member_said& said) {
@@ -226,15 +240,14 @@ void hub::state::handle(room& r, member_left& left) {
   r.members_.erase(seat);
   r.users_.store(r.members_.size(), std::memory_order_relaxed);
   counters.members.fetch_sub(1, std::memory_order_relaxed);
-  const auto names = member_names(r);
-  room_event event = event_for(r, room_event_kind::leave, leaver.name, names);
+  room_event event = event_for(r, room_event_kind::leave, leaver.name);
   event.reason = left.reason;
   // Someone who asked to leave gets the notice too, as the acknowledgement.
   broadcast(r, event, left.reason == leave_reason::left ? leaver.who.get() : nullptr);
 }
 
 void hub::state::broadcast(room& r, const room_event& event, member* also,
-                           frame::clock::time_point arrived) {
+                           frame::clock::time_point arrived, const personal_frame& instead) {
   // A chat message's frame counts down its recipients' writes (plus one held here while
   // handing it out), so that whoever lets go of it last can measure its delivery latency.
   const bool timed = arrived != frame::clock::time_point{};
@@ -245,7 +258,8 @@ void hub::state::broadcast(room& r, const room_event& event, member* also,
   std::vector<room::seat> slow;
   std::uint32_t undelivered = 1;  // the reference held here
   for (const auto& seat : r.members_) {
-    const auto outcome = seat.who->deliver(shared);
+    const bool personal = seat.member_id == instead.member_id && instead.frame;
+    const auto outcome = seat.who->deliver(personal ? instead.frame : shared);
     if (outcome != delivery::queued) ++undelivered;
     if (outcome == delivery::full) slow.push_back(seat);
   }
@@ -271,8 +285,7 @@ void hub::state::broadcast(room& r, const room_event& event, member* also,
     unlist_if_empty(r);
     log_info("evicting slow consumer '", seat.name, "' from room ", r.id_.key());
     seat.who->evict();
-    const auto names = member_names(r);
-    room_event notice = event_for(r, room_event_kind::leave, seat.name, names);
+    room_event notice = event_for(r, room_event_kind::leave, seat.name);
     notice.reason = leave_reason::slow_consumer;
     broadcast(r, notice);
   }

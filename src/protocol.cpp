@@ -241,7 +241,9 @@ std::string serialize(const room_event& event) {
   // unique within the room.
   frame["id"] = event.time_ms;
   frame["seq"] = event.seq;
-  if (event.kind != room_event_kind::message) {
+  const bool admission =
+      event.kind == room_event_kind::create || event.kind == room_event_kind::join;
+  if (admission && !event.members.empty()) {  // the newcomer's roster (see docs/protocol.md)
     json::array members;
     members.reserve(event.members.size());
     for (const auto member : event.members)

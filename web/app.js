@@ -409,11 +409,21 @@ function leaveRoom() {
   ui.openCreate.focus();
 }
 
+// The whole roster comes once, with our own create/join; after that each join and leave says
+// who came or went, and the list is kept here.
 function updateRoster(frame) {
   if (typeof frame.users === 'number') app.users = frame.users;
   if (Array.isArray(frame.members)) {
     app.members = frame.members.filter((m) => typeof m === 'string');
     renderMembers();
+  } else if (frame.code === 200 && typeof frame.name === 'string') {
+    if (frame.event === 'join' && !app.members.includes(frame.name)) {
+      app.members = [...app.members, frame.name];
+      renderMembers();
+    } else if (frame.event === 'leave') {
+      app.members = app.members.filter((m) => m !== frame.name);
+      renderMembers();
+    }
   }
   renderRoomHeader();
 }

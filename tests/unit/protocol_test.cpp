@@ -196,6 +196,11 @@ TEST_CASE("room events serialize to what the seed client reads") {
   left.reason = leave_reason::slow_consumer;
   const auto leave = json::parse(serialize(left)).as_object();
   CHECK(leave.at("reason") == "slow_consumer");
+  CHECK_FALSE(leave.contains("members"));  // a roster goes only with a newcomer's own admission
+
+  room_event others_copy = joined;
+  others_copy.members = {};
+  CHECK_FALSE(json::parse(serialize(others_copy)).as_object().contains("members"));
 }
 
 TEST_CASE("every wire code has its own token and a description") {

@@ -554,11 +554,16 @@ class harness {
     const std::uint64_t seq = ++r.seq;
     if (kind == room_event_kind::message) ++messages_;
     fields["seq"] = static_cast<std::int64_t>(seq);
-    if (kind != room_event_kind::message) {
+    // The roster goes to the newcomer only (the last member, on its own create or join).
+    json::object roster_fields;
+    const peer* newcomer = nullptr;
+    if (kind == room_event_kind::create || kind == room_event_kind::join) {
       json::array list;
       for (const auto& s : r.members)
         list.emplace_back(s.name);
-      fields["members"] = std::move(list);
+      roster_fields = fields;
+      roster_fields["members"] = std::move(list);
+      newcomer = r.members.back().who.get();
     }
     if (kind == room_event_kind::leave) {
       fields["reason"] = reason == leave_reason::left           ? "left"
@@ -568,7 +573,8 @@ class harness {
 
     std::vector<model_seat> slow;
     const auto hand_to = [&](peer& p) {
-      if (p.fm->answer == delivery::queued) p.expected.push_back({r.log, seq, fields});
+      if (p.fm->answer != delivery::queued) return;
+      p.expected.push_back({r.log, seq, &p == newcomer ? roster_fields : fields});
     };
     for (const auto& s : r.members) {
       hand_to(*s.who);
