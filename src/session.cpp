@@ -326,6 +326,10 @@ class connection final : public member, public std::enable_shared_from_this<conn
       parsed_ += result.consumed;
       using kind = ws::frame_reader::result::kind;
       if (result.what == kind::need_more) {
+        // A read that did not fill the buffer took all the socket had: park at once instead of
+        // spending a read on EAGAIN. The wait re-arms the descriptor (epoll_ctl), which reports
+        // data that came in meanwhile.
+        if (std::exchange(socket_drained_, false)) co_return true;
         const auto [ec, size] = read_available();
         if (ec == net::error::would_block) co_return true;
         if (ec || size == 0) {
@@ -376,6 +380,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
     thread_local std::array<char, 16 * 1024> scratch;
     error_code ec;
     const std::size_t size = socket_.read_some(net::buffer(scratch), ec);
+    socket_drained_ = !ec && size > 0 && size < scratch.size();
     if (ec == net::error::eof) return {error_code{}, 0};
     if (!ec) input_.append(scratch.data(), size);
     return {ec, size};
@@ -663,8 +668,9 @@ class connection final : public member, public std::enable_shared_from_this<conn
   token_bucket frames_allowed_;    // --rate-limit / --rate-burst
   token_bucket refusals_allowed_;  // --flood-limit, refilled one per second
   bool over_capacity_;
-  bool heard_ = false;   // something arrived since the last heartbeat tick
-  bool pinged_ = false;  // a ping went out at the last tick
+  bool socket_drained_ = false;  // the last read took everything there was
+  bool heard_ = false;           // something arrived since the last heartbeat tick
+  bool pinged_ = false;          // a ping went out at the last tick
   bool close_sent_ = false;
   bool evicted_ = false;
   bool shutting_down_ = false;
