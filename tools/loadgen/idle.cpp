@@ -30,6 +30,8 @@ struct idle_run {
   std::string escaped;
   bool closing = false;
   bool aborted = false;
+  bool warmed_up = false;
+  int warm_room = 0;
   std::string error;
 
   set_up_result setup;
@@ -62,7 +64,33 @@ void finish(idle_run& run) {
     if (m->link) drop(*m->link);
 }
 
+// One room of members that enters and leaves before the measurement starts, so that what a
+// server sets up once per process (per-thread buffers and caches, the first room) is not charged
+// to the connections measured. Its room number follows the measured rooms.
+net::awaitable<void> warm_up(idle_run& run, int room) {
+  std::vector<std::unique_ptr<member>> warm;
+  std::vector<member*> population;
+  for (int i = 0; i < run.opts.members; ++i) {
+    auto m = std::make_unique<member>();
+    m->room = room;
+    m->index = i;
+    m->ordinal = static_cast<std::size_t>(i);
+    m->name = "w" + std::to_string(i);
+    population.push_back(m.get());
+    warm.push_back(std::move(m));
+  }
+  const std::function<void(member&)> ignore = [](member&) {};
+  const std::span<member* const> view(population);
+  const auto result = co_await set_up(view, run.to, run.opts, ignore);
+  for (auto& m : warm)
+    if (m->link) drop(*m->link);
+  // Let the server see the disconnections and release the room before the first sample.
+  co_await sleep_until(steady::now() + std::chrono::milliseconds(500));
+  run.warmed_up = result.ok;
+}
+
 net::awaitable<void> drive(idle_run& run) {
+  if (run.opts.warmup_s > 0) co_await warm_up(run, run.warm_room);
   run.before = sample_usage(run.opts);
   const std::span<member* const> population(run.population);
   run.setup = co_await set_up(population, run.to, run.opts, run.on_entered);
@@ -106,6 +134,7 @@ int run_idle(const options& opts, json_line& report) {
   const auto executor = io.get_executor();
   idle_run run(opts, executor);
   const int rooms = (opts.connections + opts.members - 1) / opts.members;
+  run.warm_room = opts.room_base + rooms;
   for (int i = 0; i < opts.connections; ++i) {
     auto m = std::make_unique<idle_member>();
     m->room = opts.room_base + i / opts.members;
@@ -129,7 +158,8 @@ int run_idle(const options& opts, json_line& report) {
 
   const auto n = run.setup.entered;
   add_parameters(report, opts);
-  report.add("connections", opts.connections)
+  report.add("warmed_up", run.warmed_up)
+      .add("connections", opts.connections)
       .add("members", opts.members)
       .add("rooms", rooms)
       .add("source_addresses", run.setup.source_addresses)

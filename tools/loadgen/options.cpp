@@ -43,6 +43,8 @@ fanout (R rooms x M members; the first S members of each room send):
 
 idle (C connections joined into rooms of M, held for the duration):
   --connections C --members M
+                           with --warmup > 0, one room of M enters and leaves first, so that
+                           what the server sets up once per process is not counted per connection
 
 churn (K workers looping connect, upgrade, join, leave, close):
   --concurrency K [--shared-room]
