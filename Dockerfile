@@ -16,7 +16,7 @@ RUN tools/install-deps.sh --build
 COPY . .
 # Static Boost.JSON: the binary needs only libc, libstdc++ and libgcc_s, all in bookworm-slim.
 # The debug info of the RelWithDebInfo build is stripped (it is most of the file's size).
-RUN cmake --preset release -DROOMCAST_BUILD_TESTS=OFF -DROOMCAST_STATIC_BOOST=ON \
+RUN cmake --preset release -DROOMCAST_BUILD_TESTS=OFF -DROOMCAST_BUILD_TOOLS=OFF -DROOMCAST_STATIC_BOOST=ON \
  && cmake --build --preset release --target roomcast \
  && strip --strip-unneeded -o /roomcast build/release/src/roomcast \
  && /roomcast --version
