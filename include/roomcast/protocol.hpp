@@ -110,7 +110,8 @@ struct room_event {
   std::size_t users;      ///< members after the event
   std::uint64_t seq;      ///< per-room sequence number, 1 for the room's create event
   std::int64_t time_ms;   ///< server time, Unix ms, strictly increasing within a room
-  std::span<const std::string_view> members = {};  ///< the roster, for a newcomer; sent when not empty
+  std::span<const std::string_view> members =
+      {};  ///< the roster, for a newcomer; sent when not empty
   leave_reason reason = leave_reason::left;
 };
 
