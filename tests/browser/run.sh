@@ -5,16 +5,9 @@
 # Failure screenshots go to tests/browser/artifacts/. The last line printed is the test runner's.
 set -euo pipefail
 
-if [[ -z "${ROOMCAST_BIN:-}" ]]; then
-  echo "run.sh: set ROOMCAST_BIN to the roomcast binary (e.g. build/browser/src/roomcast)" >&2
-  exit 2
-fi
-if [[ ! -x "$ROOMCAST_BIN" ]]; then
-  echo "run.sh: ROOMCAST_BIN=$ROOMCAST_BIN is not an executable file" >&2
-  exit 2
-fi
-ROOMCAST_BIN="$(realpath "$ROOMCAST_BIN")"
-export ROOMCAST_BIN
+# shellcheck source=../browser/require-roomcast-bin.sh
+source "$(dirname "${BASH_SOURCE[0]}")/require-roomcast-bin.sh"
+require_roomcast_bin build/browser/src/roomcast
 if [[ -n "${ROOMCAST_WEB_ROOT:-}" ]]; then
   ROOMCAST_WEB_ROOT="$(realpath "$ROOMCAST_WEB_ROOT")"
   export ROOMCAST_WEB_ROOT

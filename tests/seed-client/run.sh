@@ -11,16 +11,9 @@
 # The last lines printed are the node test runner's TAP summary (# pass N / # fail N ...).
 set -euo pipefail
 
-if [[ -z "${ROOMCAST_BIN:-}" ]]; then
-  echo "run.sh: set ROOMCAST_BIN to the roomcast binary (e.g. build/seedclient/src/roomcast)" >&2
-  exit 2
-fi
-if [[ ! -x "$ROOMCAST_BIN" ]]; then
-  echo "run.sh: ROOMCAST_BIN=$ROOMCAST_BIN is not an executable file" >&2
-  exit 2
-fi
-ROOMCAST_BIN="$(realpath "$ROOMCAST_BIN")"
-export ROOMCAST_BIN
+# shellcheck source=../browser/require-roomcast-bin.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../browser/require-roomcast-bin.sh"
+require_roomcast_bin build/seedclient/src/roomcast
 if [[ -n "${ROOMCAST_SEED:-}" ]]; then
   ROOMCAST_SEED="$(realpath -m "$ROOMCAST_SEED")"
   export ROOMCAST_SEED
