@@ -588,12 +588,11 @@ class connection final : public member, public std::enable_shared_from_this<conn
   void begin_shutdown() {
     if (shutting_down_ || stopped_) return;
     shutting_down_ = true;
+    if (!close_sent_) ending_ = "server shutting down";
     if (!outbox_) {  // still plain HTTP: nothing queued, just end it
-      ending_ = "server shutting down";
       stop();
       return;
     }
-    if (!close_sent_) ending_ = "server shutting down";
     send_close(ws::close_code::going_away, "server shutting down");
   }
 

@@ -60,7 +60,7 @@ inline shared_frame make_encoded_frame(std::string wire) {
 
 /** What became of a frame handed to a member. */
 enum class delivery {
-  queued,  ///< in the member's outbox
+  queued,  ///< sent, or in the member's outbox
   full,    ///< the outbox is full: the member is a slow consumer
   closed,  ///< the member's connection is ending; its leave is on the way
 };

@@ -1,8 +1,8 @@
 #pragma once
 /** @file
  * One client connection, from its first HTTP byte to its close: plain HTTP requests are answered
- * by the router, an upgrade on the chat endpoint becomes a WebSocket session whose read loop
- * turns frames into hub commands while a write loop drains the connection's bounded outbox.
+ * by the router, an upgrade on the chat endpoint becomes a WebSocket session whose read bursts
+ * turn frames into hub commands, and whose outbox (outbox.hpp) takes every frame to the client.
  */
 #include <chrono>
 #include <cstddef>
