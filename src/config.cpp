@@ -4,6 +4,7 @@
 #include <sstream>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace roomcast {
@@ -29,6 +30,16 @@ std::optional<log_level> parse_level(std::string_view text) {
   return std::nullopt;
 }
 
+// Where a setting is stored: a member of config, or a member of one of its option parts.
+template <class T>
+auto in(T config::*field) {
+  return [field](config& c) -> T& { return c.*field; };
+}
+template <class Part, class T>
+auto in(Part config::*part, T Part::*field) {
+  return [part, field](config& c) -> T& { return c.*part.*field; };
+}
+
 // One setting: its flag, its environment variable, its help, and how to store a value. `apply`
 // returns an error message describing the expected value, or an empty string.
 struct option {
@@ -39,37 +50,39 @@ struct option {
   std::function<std::string(config&, std::string_view)> apply;
 };
 
-template <class Int>
-std::function<std::string(config&, std::string_view)> integer(Int config::*field, long long low,
+template <class Field>
+std::function<std::string(config&, std::string_view)> integer(Field field, long long low,
                                                               long long high) {
   return [=](config& c, std::string_view text) -> std::string {
+    using Int = std::remove_reference_t<decltype(field(c))>;
     const auto value = parse_int<Int>(text, low, high);
     if (!value) {
       return "expected an integer from " + std::to_string(low) + " to " + std::to_string(high);
     }
-    c.*field = *value;
+    field(c) = *value;
     return {};
   };
 }
 
-std::function<std::string(config&, std::string_view)> decimal(double config::*field) {
+template <class Field>
+std::function<std::string(config&, std::string_view)> decimal(Field field) {
   return [=](config& c, std::string_view text) -> std::string {
     double value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc{} || end != text.data() + text.size() || !(value >= 0 && value <= 1e6)) {
       return "expected a number from 0 to 1000000";
     }
-    c.*field = value;
+    field(c) = value;
     return {};
   };
 }
 
-std::function<std::string(config&, std::string_view)> millis(
-    std::chrono::milliseconds config::*field) {
+template <class Field>
+std::function<std::string(config&, std::string_view)> millis(Field field) {
   return [=](config& c, std::string_view text) -> std::string {
     const auto value = parse_int<long long>(text, 1, 86'400'000);
     if (!value) return "expected milliseconds from 1 to 86400000";
-    c.*field = std::chrono::milliseconds(*value);
+    field(c) = std::chrono::milliseconds(*value);
     return {};
   };
 }
@@ -83,9 +96,9 @@ const std::vector<option>& options() {
          return {};
        }},
       {"--port", "ROOMCAST_PORT", "N", "TCP port; 0 picks a free one (env PORT works too)",
-       integer(&config::port, 0, 65535)},
+       integer(in(&config::port), 0, 65535)},
       {"--threads", "ROOMCAST_THREADS", "N", "io_context threads (default: number of cores)",
-       integer(&config::threads, 1, 256)},
+       integer(in(&config::threads), 1, 256)},
       {"--web-root", "ROOMCAST_WEB_ROOT", "DIR",
        "serve the browser client from DIR instead of the embedded copy",
        [](config& c, std::string_view v) -> std::string {
@@ -94,49 +107,50 @@ const std::vector<option>& options() {
          return {};
        }},
       {"--max-text", "ROOMCAST_MAX_TEXT", "N", "longest chat message, in characters",
-       integer(&config::max_text, 1, 100'000)},
+       integer(in(&config::session, &session_options::max_text), 1, 100'000)},
       {"--max-frame", "ROOMCAST_MAX_FRAME", "BYTES",
        "largest WebSocket message a client may send (bigger: close 1009)",
-       integer(&config::max_frame, 256, 16 * 1024 * 1024)},
+       integer(in(&config::session, &session_options::max_frame), 256, 16 * 1024 * 1024)},
       {"--outbox", "ROOMCAST_OUTBOX", "FRAMES",
        "frames queued for one client before it counts as a slow consumer",
-       integer(&config::outbox_frames, 1, 1'000'000)},
+       integer(in(&config::session, &session_options::outbox_frames), 1, 1'000'000)},
       {"--room-inbox", "ROOMCAST_ROOM_INBOX", "EVENTS",
        "events queued for one room before senders wait",
-       integer(&config::room_inbox, 1, 1'000'000)},
+       integer(in(&config::hub, &hub_options::room_inbox), 1, 1'000'000)},
       {"--send-buffer", "ROOMCAST_SEND_BUFFER", "BYTES",
        "SO_SNDBUF of client sockets (0: kernel default)",
-       integer(&config::send_buffer, 0, 64 * 1024 * 1024)},
+       integer(in(&config::session, &session_options::send_buffer), 0, 64 * 1024 * 1024)},
       {"--handshake-timeout", "ROOMCAST_HANDSHAKE_TIMEOUT", "MS",
-       "time to send an HTTP request or complete the upgrade", millis(&config::handshake_timeout)},
+       "time to send an HTTP request or complete the upgrade",
+       millis(in(&config::session, &session_options::handshake_timeout))},
       {"--idle-timeout", "ROOMCAST_IDLE_TIMEOUT", "MS",
        "checked every half of it: silence since the last check gets a ping, then a close",
-       millis(&config::idle_timeout)},
+       millis(in(&config::session, &session_options::idle_timeout))},
       {"--close-timeout", "ROOMCAST_CLOSE_TIMEOUT", "MS",
        "time a closing client gets to take its last frames and close frame",
-       millis(&config::close_timeout)},
+       millis(in(&config::session, &session_options::close_timeout))},
       {"--drain-timeout", "ROOMCAST_DRAIN_TIMEOUT", "MS",
        "on SIGTERM/SIGINT, time for all clients to close before the process exits",
-       millis(&config::drain_timeout)},
+       millis(in(&config::drain_timeout))},
       {"--rate-limit", "ROOMCAST_RATE_LIMIT", "PER_SEC",
        "frames per second a client may send (0: unlimited); more get error 4009",
-       decimal(&config::rate_limit)},
+       decimal(in(&config::session, &session_options::rate_limit))},
       {"--rate-burst", "ROOMCAST_RATE_BURST", "N", "frames a client may send at once",
-       decimal(&config::rate_burst)},
+       decimal(in(&config::session, &session_options::rate_burst))},
       {"--flood-limit", "ROOMCAST_FLOOD_LIMIT", "N",
        "refused frames (refilled one per second) before the client is closed with 1008",
-       integer(&config::flood_limit, 1, 1'000'000)},
+       integer(in(&config::session, &session_options::flood_limit), 1, 1'000'000)},
       {"--max-connections", "ROOMCAST_MAX_CONNECTIONS", "N",
        "open connections; beyond it new ones get HTTP 503",
-       integer(&config::max_connections, 1, 10'000'000)},
+       integer(in(&config::max_connections), 1, 10'000'000)},
       {"--max-connections-per-ip", "ROOMCAST_MAX_CONNECTIONS_PER_IP", "N",
        "open connections from one client address; beyond it HTTP 503",
-       integer(&config::max_connections_per_ip, 1, 10'000'000)},
+       integer(in(&config::max_connections_per_ip), 1, 10'000'000)},
       {"--max-rooms", "ROOMCAST_MAX_ROOMS", "N", "rooms at once; beyond it create gets 5005",
-       integer(&config::max_rooms, 1, 10'000)},
+       integer(in(&config::hub, &hub_options::max_rooms), 1, 10'000)},
       {"--max-members", "ROOMCAST_MAX_MEMBERS", "N",
        "members of one room; beyond it join gets 5003",
-       integer(&config::max_members, 1, 1'000'000)},
+       integer(in(&config::hub, &hub_options::max_members), 1, 1'000'000)},
       {"--allowed-origin", "ROOMCAST_ALLOWED_ORIGINS", "ORIGIN",
        "repeatable (env: comma-separated): only pages from these origins may open a WebSocket; "
        "default: any",
@@ -145,14 +159,14 @@ const std::vector<option>& options() {
            const auto end = std::min(v.find(',', start), v.size());
            const auto origin = v.substr(start, end - start);
            if (origin.empty()) return "expected an origin such as https://chat.example.com";
-           c.allowed_origins.emplace_back(origin);
+           c.session.allowed_origins.emplace_back(origin);
            start = end + 1;
          }
          return {};
        }},
       {"--admin-port", "ROOMCAST_ADMIN_PORT", "N",
        "serve /readyz and /metrics on this port only (0: any free port); default: the main port",
-       integer(&config::admin_port, 0, 65535)},
+       integer(in(&config::admin_port), 0, 65535)},
       {"--metrics", "ROOMCAST_METRICS", "on|off", "serve Prometheus metrics at /metrics",
        [](config& c, std::string_view v) -> std::string {
          if (v != "on" && v != "off") return "expected on or off";
@@ -201,24 +215,26 @@ config_result fail(std::string message) {
 }  // namespace
 
 std::string config::summary() const {
+  const auto& s = session;
   std::ostringstream out;
   out << "host=" << host << " port=" << port << " threads=" << threads
-      << " web_root=" << (web_root.empty() ? "(embedded)" : web_root) << " max_text=" << max_text
-      << " max_frame=" << max_frame << " outbox=" << outbox_frames << " room_inbox=" << room_inbox
-      << " send_buffer=" << send_buffer << " handshake_timeout_ms=" << handshake_timeout.count()
-      << " idle_timeout_ms=" << idle_timeout.count()
-      << " close_timeout_ms=" << close_timeout.count()
-      << " drain_timeout_ms=" << drain_timeout.count() << " rate_limit=" << rate_limit
-      << " rate_burst=" << rate_burst << " flood_limit=" << flood_limit
+      << " web_root=" << (web_root.empty() ? "(embedded)" : web_root) << " max_text=" << s.max_text
+      << " max_frame=" << s.max_frame << " outbox=" << s.outbox_frames
+      << " room_inbox=" << hub.room_inbox << " send_buffer=" << s.send_buffer
+      << " handshake_timeout_ms=" << s.handshake_timeout.count()
+      << " idle_timeout_ms=" << s.idle_timeout.count()
+      << " close_timeout_ms=" << s.close_timeout.count()
+      << " drain_timeout_ms=" << drain_timeout.count() << " rate_limit=" << s.rate_limit
+      << " rate_burst=" << s.rate_burst << " flood_limit=" << s.flood_limit
       << " max_connections=" << max_connections
-      << " max_connections_per_ip=" << max_connections_per_ip << " max_rooms=" << max_rooms
-      << " max_members=" << max_members
+      << " max_connections_per_ip=" << max_connections_per_ip << " max_rooms=" << hub.max_rooms
+      << " max_members=" << hub.max_members
       << " admin_port=" << (admin_port < 0 ? std::string("(main)") : std::to_string(admin_port))
       << " metrics=" << (metrics ? "on" : "off")
       << " log_format=" << (format == log_format::json ? "json" : "text") << " allowed_origins=";
-  if (allowed_origins.empty()) out << "(any)";
-  for (std::size_t i = 0; i < allowed_origins.size(); ++i) {
-    out << (i ? "," : "") << allowed_origins[i];
+  if (s.allowed_origins.empty()) out << "(any)";
+  for (std::size_t i = 0; i < s.allowed_origins.size(); ++i) {
+    out << (i ? "," : "") << s.allowed_origins[i];
   }
   return out.str();
 }
@@ -229,7 +245,7 @@ config_result parse_config(std::span<const char* const> args, const env_lookup& 
 
   // The environment first (the seed's PORT before ROOMCAST_PORT), then flags over it.
   if (const char* port = env("PORT")) {
-    if (auto error = integer(&config::port, 0, 65535)(settings, port); !error.empty()) {
+    if (auto error = integer(in(&config::port), 0, 65535)(settings, port); !error.empty()) {
       return fail("bad value '" + std::string(port) + "' for PORT: " + error);
     }
   }
@@ -264,7 +280,7 @@ config_result parse_config(std::span<const char* const> args, const env_lookup& 
       value = args[++i];
     }
     if (match->flag == "--allowed-origin" && !origins_from_flags) {
-      settings.allowed_origins.clear();  // flags replace the environment's list
+      settings.session.allowed_origins.clear();  // flags replace the environment's list
       origins_from_flags = true;
     }
     if (auto error = match->apply(settings, value); !error.empty()) {

@@ -78,14 +78,15 @@ struct personal_frame {
 };
 
 struct hub::state : std::enable_shared_from_this<hub::state> {
-  state(net::any_io_executor executor, hub_options opts)
-      : strand(net::make_strand(executor)), options(opts) {}
+  state(net::any_io_executor executor, const hub_options& opts, latency_histogram* latency)
+      : strand(net::make_strand(executor)), options(opts), delivery_latency(latency) {}
 
   net::strand<net::any_io_executor> strand;
-  hub_options options;
+  const hub_options options;
+  latency_histogram* const delivery_latency;  // may be null
   hub_counters counters;
   // Owned by `strand`:
-  std::unordered_map<std::uint16_t, std::shared_ptr<room>> rooms;
+  std::unordered_map<std::uint16_t, std::shared_ptr<room>> registry;  // room number -> room
   std::uint64_t next_member_id = 1;
 
   net::awaitable<admission> admit(room_event_kind kind, room_id id, std::string name,
@@ -121,13 +122,13 @@ net::awaitable<void> enqueue(inbox_channel& inbox, room_message message) {
 net::awaitable<admission> hub::state::admit(room_event_kind kind, room_id id, std::string name,
                                             std::shared_ptr<member> who) {
   std::shared_ptr<room> target;
-  if (const auto found = rooms.find(id.key()); found != rooms.end()) target = found->second;
+  if (const auto found = registry.find(id.key()); found != registry.end()) target = found->second;
 
   if (kind == room_event_kind::create) {
     if (target) co_return wire_code::room_exists;
-    if (rooms.size() >= options.max_rooms) co_return wire_code::too_many_rooms;
-    target = std::make_shared<room>(strand, id, options.room_inbox_capacity);
-    rooms.emplace(id.key(), target);
+    if (registry.size() >= options.max_rooms) co_return wire_code::too_many_rooms;
+    target = std::make_shared<room>(strand, id, options.room_inbox);
+    registry.emplace(id.key(), target);
     counters.rooms.fetch_add(1, std::memory_order_relaxed);
     log_info("room ", id.key(), " created");
     auto run = run_room(target);
@@ -160,7 +161,7 @@ void hub::state::unlist_if_empty(room& r) {
   if (!r.names_.empty() || !r.listed_) return;
   // The number is free for a new room at once; this one finishes its queued events and ends.
   r.listed_ = false;
-  rooms.erase(r.id_.key());
+  registry.erase(r.id_.key());
   counters.rooms.fetch_sub(1, std::memory_order_relaxed);
   log_info("room ", r.id_.key(), " deleted");
 }
@@ -174,8 +175,8 @@ net::awaitable<void> hub::state::run_room(std::shared_ptr<room> r) {
     handle(*r, message);
     if (!r->listed_ && r->members_.empty()) break;
   }
-  // Release any sender still waiting (an evicted member that does not know yet); see STYLE.md on
-  // Asio 1.26: close() alone would leave it suspended.
+  // Release any sender still waiting (an evicted member that does not know yet). In Asio 1.26
+  // close() alone would leave it suspended (docs/architecture.md, toolchain notes).
   r->inbox_.cancel();
   r->inbox_.close();
 }
@@ -265,8 +266,8 @@ void hub::state::broadcast(room& r, const room_event& event, member* also,
   }
   if (also != nullptr && also->deliver(shared) != delivery::queued) ++undelivered;
   if (timed && shared->writes_left.fetch_sub(undelivered) == undelivered
-      && options.delivery_latency != nullptr) {
-    options.delivery_latency->observe(frame::clock::now() - arrived);
+      && delivery_latency != nullptr) {
+    delivery_latency->observe(frame::clock::now() - arrived);
   }
 
   // A full outbox means the member has stopped keeping up. It is removed (so it can no longer
@@ -291,8 +292,9 @@ void hub::state::broadcast(room& r, const room_event& event, member* also,
   }
 }
 
-hub::hub(net::any_io_executor executor, hub_options options)
-    : state_(std::make_shared<state>(std::move(executor), options)) {}
+hub::hub(net::any_io_executor executor, const hub_options& options,
+         latency_histogram* delivery_latency)
+    : state_(std::make_shared<state>(std::move(executor), options, delivery_latency)) {}
 
 hub::~hub() = default;
 
@@ -325,13 +327,13 @@ net::awaitable<void> hub::leave(membership seat, leave_reason reason) {
 
 void hub::shutdown() {
   net::dispatch(state_->strand, [s = state_] {
-    for (auto& [key, r] : s->rooms) {
+    for (auto& [key, r] : s->registry) {
       r->listed_ = false;
       r->inbox_.cancel();
       r->inbox_.close();
     }
     s->counters.rooms.store(0, std::memory_order_relaxed);
-    s->rooms.clear();
+    s->registry.clear();
   });
 }
 

@@ -31,20 +31,6 @@ void listen_on(tcp::acceptor& acceptor, const std::string& host, std::uint16_t p
   acceptor.listen(net::socket_base::max_listen_connections);
 }
 
-session_options session_options_from(const config& c) {
-  return {.max_text = c.max_text,
-          .max_frame = c.max_frame,
-          .outbox_frames = c.outbox_frames,
-          .send_buffer = c.send_buffer,
-          .handshake_timeout = c.handshake_timeout,
-          .idle_timeout = c.idle_timeout,
-          .close_timeout = c.close_timeout,
-          .rate_limit = c.rate_limit,
-          .rate_burst = c.rate_burst,
-          .flood_limit = c.flood_limit,
-          .allowed_origins = c.allowed_origins};
-}
-
 }  // namespace
 
 // The acceptors, the table of live connections and the shutdown sequence live on `control`.
@@ -55,21 +41,15 @@ struct server::impl {
         control(net::make_strand(io)),
         acceptor(control),
         admin_acceptor(control),
-        rooms(io.get_executor(), hub_options{.room_inbox_capacity = c.room_inbox,
-                                             .max_rooms = c.max_rooms,
-                                             .max_members = c.max_members,
-                                             .delivery_latency = &metrics.delivery_latency}),
+        hub(io.get_executor(), settings.hub, &metrics.delivery_latency),
         // /readyz and /metrics are on the main port unless an admin port takes them.
         router({.web_root = c.web_root,
                 .endpoints = c.admin_port < 0 ? operational_endpoints() : dynamic_endpoints{}}),
         admin_router({.serve_files = false, .endpoints = operational_endpoints()}),
-        context{.rooms = rooms,
-                .router = router,
-                .options = session_options_from(c),
-                .metrics = metrics},
-        admin_context{.rooms = rooms,
+        context{.hub = hub, .router = router, .options = settings.session, .metrics = metrics},
+        admin_context{.hub = hub,
                       .router = admin_router,
-                      .options = session_options_from(c),
+                      .options = settings.session,
                       .metrics = metrics,
                       .websocket = false},
         signals(control),
@@ -90,7 +70,7 @@ struct server::impl {
       }
       if (path == "/metrics" && settings.metrics) {
         reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
-        reply.body = render_prometheus(metrics, rooms.counters());
+        reply.body = render_prometheus(metrics, hub.counters());
         return reply;
       }
       return std::nullopt;
@@ -163,7 +143,7 @@ struct server::impl {
     ready.store(false, std::memory_order_relaxed);
     error_code ignored;
     acceptor.close(ignored);
-    rooms.shutdown();
+    hub.shutdown();
     log_info("draining: closing ", chat_connections, " connection(s)");
     for (auto& [id, entry] : live) {
       if (auto client = entry.client.lock(); client && !entry.admin) shut_down(client);
@@ -196,13 +176,13 @@ struct server::impl {
   }
 
   config settings;
-  server_metrics metrics;  // before `rooms` and the contexts, which keep its address
+  server_metrics metrics;  // before `hub` and the contexts, which keep its address
   std::atomic<bool> ready{true};
   net::io_context io;
   net::strand<net::io_context::executor_type> control;
   tcp::acceptor acceptor;
   tcp::acceptor admin_acceptor;
-  hub rooms;
+  roomcast::hub hub;
   http_router router;
   http_router admin_router;
   session_context context;
@@ -248,7 +228,7 @@ std::optional<std::uint16_t> server::admin_port() const noexcept {
 }
 
 const hub_counters& server::counters() const noexcept {
-  return impl_->rooms.counters();
+  return impl_->hub.counters();
 }
 
 const server_metrics& server::metrics() const noexcept {

@@ -1,36 +1,32 @@
+// The socket glue around a connection's lifecycle (connection_fsm.hpp). Three sources of events
+// run on the connection's strand and hand them to the state machine: the read loop (frames), the
+// connection's one timer (idle tick, close deadline), and requests posted from other strands
+// (eviction by a room, server shutdown). `carry_out` does what the machine decides. Frames to the
+// client all go through the outbox (outbox.hpp), drained by the writer when they have to wait.
 #include "roomcast/session.hpp"
 
-#include <algorithm>
 #include <array>
-#include <functional>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
 
-#include "roomcast/http.hpp"
+#include "roomcast/connection_fsm.hpp"
 #include "roomcast/hub.hpp"
 #include "roomcast/log.hpp"
 #include "roomcast/member.hpp"
 #include "roomcast/metrics.hpp"
 #include "roomcast/outbox.hpp"
 #include "roomcast/protocol.hpp"
-#include "roomcast/rate_limit.hpp"
 #include "roomcast/ws_codec.hpp"
 
-namespace roomcast {
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
+#include "http_phase.hpp"
 
+namespace roomcast {
 namespace {
 
 // For the waits that last as long as an idle connection: their memory does not come from Asio's
@@ -42,9 +38,9 @@ struct exact_allocator {
   using value_type = T;
   exact_allocator() = default;
   template <typename U>
-  exact_allocator(const exact_allocator<U>&) noexcept {}
+  exact_allocator(const exact_allocator<U>& /*other*/) noexcept {}
   T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
-  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+  void deallocate(T* p, std::size_t /*n*/) noexcept { ::operator delete(p); }
   friend bool operator==(exact_allocator, exact_allocator) noexcept { return true; }
 };
 
@@ -53,50 +49,26 @@ auto exactly_sized(Handler handler) {
   return net::bind_allocator(exact_allocator<void>(), std::move(handler));
 }
 
-std::string_view as_std(beast::string_view text) {
-  return {text.data(), text.size()};
-}
-
-// Endings that are part of normal life: the peer closed, went away, or we closed it.
-bool is_expected_ending(const error_code& ec) {
-  return ec == websocket::error::closed || ec == net::error::eof
-         || ec == net::error::operation_aborted || ec == net::error::connection_reset
-         || ec == beast::error::timeout || ec == net::error::broken_pipe;
-}
-
-http::response<http::string_body> make_response(const http_reply& reply, unsigned version,
-                                                bool keep_alive) {
-  http::response<http::string_body> response{static_cast<http::status>(reply.status), version};
-  response.set(http::field::server, "roomcast");
-  response.set(http::field::content_type, reply.content_type);
-  response.set(http::field::cache_control, reply.cache_control);
-  response.set("X-Content-Type-Options", "nosniff");
-  if (!reply.etag.empty()) response.set(http::field::etag, reply.etag);
-  if (!reply.allow.empty()) response.set(http::field::allow, reply.allow);
-  response.keep_alive(keep_alive);
-  if (reply.head_content_length) {
-    response.content_length(*reply.head_content_length);  // HEAD: the headers of the GET
-  } else {
-    response.body() = reply.body;
-    response.prepare_payload();
+frame_kind kind_of(ws::frame_reader::result::kind what) {
+  using kind = ws::frame_reader::result::kind;
+  switch (what) {
+    case kind::text:
+      return frame_kind::text;
+    case kind::binary:
+      return frame_kind::binary;
+    case kind::ping:
+      return frame_kind::ping;
+    case kind::pong:
+      return frame_kind::pong;
+    case kind::close:
+      return frame_kind::close;
+    default:
+      return frame_kind::fail;
   }
-  return response;
 }
 
 }  // namespace
 
-// A note on calling coroutines: g++ 12 mishandles a coroutine argument of non-trivial type that
-// is a temporary inside a co_await expression (its copy in the coroutine frame can alias the
-// dead temporary). Every such argument here is a named local passed with std::move.
-//
-// A client connection. It starts as HTTP (Beast parses requests and does the upgrade handshake);
-// an upgrade on the chat endpoint turns it into a WebSocket session on the bare socket: one read
-// loop that parses frames with ws::frame_reader and turns them into hub commands, and an outbox
-// through which every frame to the client goes (see outbox.hpp: sent at once when the socket has
-// room, else queued for a writer coroutine that exists only while something is queued).
-//
-// Everything belongs to the connection's strand except the outbox (thread-safe: rooms deliver
-// from their own strand) and the metrics.
 class connection final : public member, public std::enable_shared_from_this<connection> {
  public:
   connection(connection_socket socket, const session_context& context, bool over_capacity,
@@ -108,17 +80,22 @@ class connection final : public member, public std::enable_shared_from_this<conn
         timer_(socket_.get_executor()),
         reader_(context.options.max_frame),
         context_(context),
-        options_(context.options),
-        frames_allowed_(options_.rate_limit, options_.rate_burst),
-        refusals_allowed_(1.0, options_.flood_limit),
+        lifecycle_({.rate_limit = context.options.rate_limit,
+                    .rate_burst = context.options.rate_burst,
+                    .flood_limit = context.options.flood_limit}),
         over_capacity_(over_capacity) {
     context_.metrics.open_connections.fetch_add(1, std::memory_order_relaxed);
   }
+
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
 
   ~connection() override {
     context_.metrics.open_connections.fetch_sub(1, std::memory_order_relaxed);
     if (on_destroyed_) on_destroyed_();
   }
+
+  // --- Ways in from other strands: each is posted to this connection's strand ----------------
 
   // Called on the room's strand: the outbox is thread-safe, nothing else is touched.
   delivery deliver(const shared_frame& frame) override {
@@ -133,238 +110,189 @@ class connection final : public member, public std::enable_shared_from_this<conn
   }
 
   void evict() override {
-    net::post(socket_.get_executor(), [self = shared_from_this()] { self->begin_eviction(); });
+    net::post(strand(),
+              [self = shared_from_this()] { self->carry_out(self->lifecycle_.on_evicted()); });
   }
 
   void request_shutdown() {
-    net::post(socket_.get_executor(), [self = shared_from_this()] { self->begin_shutdown(); });
+    net::post(strand(),
+              [self = shared_from_this()] { self->carry_out(self->lifecycle_.on_shutdown()); });
   }
 
-  // The HTTP phase. After an upgrade the session goes on without this coroutine (see
-  // read_when_ready), so its frame is not kept for the life of the connection.
-  net::awaitable<void> serve() {
+  // --- The HTTP phase ------------------------------------------------------------------------
+
+  // Serves HTTP until the upgrade. After it the WebSocket session goes on by itself (see the read
+  // loop), so this coroutine's frame is not kept for the life of the connection.
+  net::awaitable<void> run() {
     log_info("connection ", label_, " opened");
-    auto& socket = http_->socket();
-    error_code ignored;
-    if (options_.send_buffer > 0) {
-      socket.set_option(net::socket_base::send_buffer_size(options_.send_buffer), ignored);
-    }
-    socket.set_option(tcp::no_delay(true), ignored);
-    auto upgrade = co_await serve_http();
-    if (upgrade && !shutting_down_) {
-      // The request (a few hundred bytes of headers) is not kept for the session's lifetime.
-      const bool accepted = co_await accept_upgrade(std::move(*upgrade));
-      upgrade.reset();
-      if (accepted) {
-        start_session();
+    configure_socket();
+    auto upgrade = co_await serve_http(*http_, context_, over_capacity_, lifecycle_);
+    if (upgrade && lifecycle_.begin_upgrade()) {
+      const auto ec = co_await accept_upgrade(*http_, *upgrade, context_.options.handshake_timeout);
+      if (!ec) {
+        start_session(std::move(upgrade->early_bytes));
         co_return;
       }
+      if (lifecycle_.current() != connection_fsm::state::closed) {  // not cut off by a shutdown
+        context_.metrics.handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      }
+      lifecycle_.http_ended(ending::handshake_failed, ec.message());
     }
-    stop();
+    lifecycle_.http_ended(ending::http_done);
+    disconnect();
     log_closed();
   }
 
  private:
-  using request_type = http::request<http::string_body>;
-  using http_stream = beast::basic_stream<tcp, connection_strand>;
-  using strand_timer =
-      net::basic_waitable_timer<std::chrono::steady_clock,
-                                net::wait_traits<std::chrono::steady_clock>, connection_strand>;
+  connection_strand strand() { return socket_.get_executor(); }
 
-  // An accepted upgrade request, with any bytes the client sent after it (its first frames).
-  struct upgrade_request {
-    request_type request;
-    std::string early_bytes;
-  };
-
-  // Answers plain HTTP requests (keep-alive) until the client upgrades, closes or times out.
-  net::awaitable<std::optional<upgrade_request>> serve_http() {
-    beast::flat_buffer buffer;
-    while (!shutting_down_) {
-      http::request_parser<http::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(options_.max_header));
-      parser.body_limit(4096);
-      // Bounds the whole request: a client that connects and sends nothing, or trickles bytes,
-      // is dropped after --handshake-timeout.
-      http_->expires_after(options_.handshake_timeout);
-      auto [ec, size] = co_await http::async_read(*http_, buffer, parser, use_nothrow);
-      if (ec) {
-        if (ec != http::error::end_of_stream) {
-          context_.metrics.handshake_failures.fetch_add(1, std::memory_order_relaxed);
-        }
-        if (ec == http::error::header_limit) {
-          co_await reply_and_close(431, "request header fields too large\n");
-        } else if (ec != http::error::end_of_stream && !is_expected_ending(ec)) {
-          co_await reply_and_close(400, "bad request\n");
-        }
-        co_return std::nullopt;
-      }
-      auto request = parser.release();
-      const bool upgrade = websocket::is_upgrade(request);
-      const bool chat = upgrade && context_.websocket && is_chat_endpoint(as_std(request.target()));
-      const bool origin_ok = origin_allowed(as_std(request[http::field::origin]));
-      if (chat && origin_ok && !over_capacity_) {
-        const auto early = buffer.cdata();
-        co_return upgrade_request{
-            std::move(request), std::string(static_cast<const char*>(early.data()), early.size())};
-      }
-      http_reply reply;
-      if (over_capacity_) {
-        context_.metrics.capacity_refusals.fetch_add(1, std::memory_order_relaxed);
-        reply.status = 503;
-        reply.body = "server at capacity, try again later\n";
-      } else if (chat) {
-        reply.status = 403;
-        reply.body = "origin not allowed\n";
-      } else if (upgrade) {
-        reply.status = 404;
-        reply.body = "no WebSocket endpoint here; use / or /ws\n";
-      } else {
-        reply =
-            context_.router.route({.method = as_std(request.method_string()),
-                                   .target = as_std(request.target()),
-                                   .if_none_match = as_std(request[http::field::if_none_match])});
-      }
-      // A refused upgrade ends the connection: the client expected a WebSocket, not more HTTP.
-      const bool keep_alive =
-          request.keep_alive() && !upgrade && !over_capacity_ && !shutting_down_;
-      auto response = make_response(reply, request.version(), keep_alive);
-      auto [write_ec, written] = co_await http::async_write(*http_, response, use_nothrow);
-      if (write_ec || !keep_alive) break;
-    }
+  void configure_socket() {
+    auto& socket = http_->socket();
     error_code ignored;
-    http_->socket().shutdown(connection_socket::shutdown_send, ignored);
-    co_return std::nullopt;
-  }
-
-  // Without an allow-list any page may connect (like the seed). A request without an Origin
-  // header does not come from a browser page, so it cannot be a cross-site hijack.
-  bool origin_allowed(std::string_view origin) const {
-    if (options_.allowed_origins.empty() || origin.empty()) return true;
-    return std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), origin)
-           != options_.allowed_origins.end();
-  }
-
-  // `body` is a string literal: a const char*, not a std::string temporary (see the note above).
-  net::awaitable<void> reply_and_close(unsigned status, const char* body) {
-    http_reply reply;
-    reply.status = status;
-    reply.body = body;
-    auto response = make_response(reply, 11, false);
-    co_await http::async_write(*http_, response, use_nothrow);
-  }
-
-  // Beast validates the upgrade request and writes the 101 (or the refusal); after that the bare
-  // socket is all the session keeps. websocket::stream cannot share one encoded frame among many
-  // connections nor write several frames at once, which is what a broadcast server needs.
-  net::awaitable<bool> accept_upgrade(upgrade_request upgrade) {
-    websocket::stream<http_stream> handshake(std::move(*http_));
-    http_.reset();
-    handshake.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& response) { response.set(http::field::server, "roomcast"); }));
-    beast::get_lowest_layer(handshake).expires_after(options_.handshake_timeout);
-    auto [ec] = co_await handshake.async_accept(upgrade.request, use_nothrow);
-    if (ec) {
-      context_.metrics.handshake_failures.fetch_add(1, std::memory_order_relaxed);
-      ending_ = "websocket handshake failed: " + ec.message();
-      co_return false;
+    if (context_.options.send_buffer > 0) {
+      socket.set_option(net::socket_base::send_buffer_size(context_.options.send_buffer), ignored);
     }
-    socket_ = beast::get_lowest_layer(handshake).release_socket();
+    socket.set_option(tcp::no_delay(true), ignored);
+  }
+
+  // From here on the session keeps only the bare socket: frames are read with ws::frame_reader
+  // and written through the outbox (docs/architecture.md says why Beast's stream is left here).
+  void start_session(std::string early_bytes) {
+    socket_ = http_->release_socket();
+    http_.reset();
+    carry_out(lifecycle_.upgraded());  // a shutdown during the upgrade: disconnect
+    if (lifecycle_.current() != connection_fsm::state::open) {
+      log_closed();
+      return;
+    }
+    log_info("connection ", label_, " upgraded to WebSocket");
     error_code ignored;
     socket_.non_blocking(true, ignored);  // reads try first and wait only when nothing is there
-    input_ = std::move(upgrade.early_bytes);
-    co_return true;
-  }
-
-  void start_session() {
-    log_info("connection ", label_, " upgraded to WebSocket");
-    outbox_.emplace(socket_.native_handle(), options_.outbox_frames,
+    input_ = std::move(early_bytes);
+    outbox_.emplace(socket_.native_handle(), context_.options.outbox_frames,
                     &context_.metrics.outbox_high_water_bytes);
     arm_timer(idle_tick());
-    spawn_reader();  // bytes may have come with the upgrade request, or since
+    start_read_turn();  // bytes may have come with the upgrade request, or since
   }
 
-  // An idle connection parks: no coroutine frame and no read buffer, only this wait (and the
-  // idle tick). When the socket turns readable, a read burst starts on the strand.
-  void read_when_ready() {
-    auto readable = [self = shared_from_this()](error_code) { self->spawn_reader(); };
+  // --- The lifecycle's decisions -------------------------------------------------------------
+
+  // Does what the state machine decided, for the decisions that need no waiting. The read loop
+  // carries out the rest itself (handle_text, send_pong, refuse_rate_limited), since they wait
+  // for the hub or for room in the outbox.
+  void carry_out(const decision& d) {
+    switch (d.what) {
+      case decision::action::send_ping:
+        hand_over(make_encoded_frame(ws::encode_frame(ws::opcode::ping, {})), true);
+        break;
+      case decision::action::send_close:
+        if (lifecycle_.why_ended() == ending::rate_limited) {
+          context_.metrics.rate_limit_closes.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (d.drop_queued) outbox_->drop_waiting();
+        // The close is the last frame: after it every offer is refused. The writer half-closes
+        // the socket once it is out; the client then has --close-timeout to close its end.
+        if (outbox_->offer_last(make_encoded_frame(ws::encode_close(d.close_code, d.close_reason)))
+            == outbox::outcome::start_writer) {
+          start_writer();
+        }
+        arm_timer(context_.options.close_timeout);
+        break;
+      case decision::action::disconnect:
+        disconnect();
+        break;
+      default:
+        break;
+    }
+  }
+
+  // Closes the socket. Every wait on it ends with operation_aborted: a parked read loop wakes up,
+  // finds the connection closed and ends the session (see park_reader).
+  void disconnect() {
+    if (outbox_) outbox_->shut();  // no send from a room touches the fd after this
+    timer_.cancel();
+    notify_progress();
+    error_code ignored;
+    if (http_) http_->socket().close(ignored);
+    socket_.close(ignored);
+  }
+
+  void log_closed() const {
+    const auto why = lifecycle_.why_ended();
+    const auto& detail = lifecycle_.detail();
+    log_info("connection ", label_, " closed: ", describe(why), detail.empty() ? "" : ": ", detail);
+  }
+
+  // --- The read loop, parked while idle ------------------------------------------------------
+  //
+  // Written as one coroutine, the WebSocket side of a connection would read
+  //
+  //     while (lifecycle_.reading()) {
+  //       co_await socket readable;
+  //       for (each frame the socket has) co_await act_on(frame);
+  //     }
+  //     leave the room; log the ending
+  //
+  // but a coroutine suspended in "co_await socket readable" keeps its frame for as long as the
+  // client is idle, which is most of the time for most clients. So the wait for readability is a
+  // plain async_wait with no coroutine behind it (park_reader), and each wake-up runs one turn of
+  // the loop as a short-lived coroutine (read_turn). One turn runs at a time: a turn starts only
+  // from the parked wait, and the wait is armed only at the end of a turn.
+
+  void park_reader() {
+    auto readable = [self = shared_from_this()](error_code /*ec*/) {
+      // With or without an error the turn runs: an error (operation_aborted) means disconnect()
+      // closed the socket, and the turn then finds the connection closed and ends the session.
+      // That is how the timer, a failed write or a shutdown end a parked connection.
+      self->start_read_turn();
+    };
     socket_.async_wait(connection_socket::wait_read, exactly_sized(std::move(readable)));
   }
 
-  void spawn_reader() {
-    auto burst = read_burst(shared_from_this());
-    net::co_spawn(socket_.get_executor(), std::move(burst), log_exception{"connection reader"});
+  void start_read_turn() {
+    net::co_spawn(strand(), read_turn(shared_from_this()), log_exception{"connection reader"});
   }
 
-  // Handles everything the client has sent, then parks again, or, when the connection is over,
-  // leaves the room and closes. `self` keeps the connection alive while it runs.
-  net::awaitable<void> read_burst([[maybe_unused]] std::shared_ptr<connection> self) {
-    bool open = false;
-    try {
-      open = co_await read_frames();
-    } catch (const std::exception& e) {
-      log_error("connection reader failed: ", e.what());
+  // `self` keeps the connection alive while the turn runs.
+  net::awaitable<void> read_turn([[maybe_unused]] std::shared_ptr<connection> self) {
+    while (lifecycle_.reading()) {
+      // Out of the room as soon as the session is closing: its name is free at once.
+      if (lifecycle_.current() == connection_fsm::state::closing) co_await leave_room();
+      const auto frame = next_frame();
+      if (!frame) {
+        if (!lifecycle_.reading()) break;  // the socket ended
+        park_reader();                     // nothing more for now
+        co_return;
+      }
+      co_await act_on(*frame);
     }
-    if (open) {
-      read_when_ready();
-      co_return;
-    }
-    if (membership_) {
-      auto seat = std::move(*membership_);
-      membership_.reset();
-      co_await context_.rooms.leave(std::move(seat), leave_reason::disconnected);
-    }
-    co_await finish();
+    co_await leave_room();
     log_closed();
   }
 
-  // Parses frames out of input_ and acts on them until the socket has nothing more (true: park)
-  // or the connection is over (false).
-  net::awaitable<bool> read_frames() {
-    while (!close_sent_ && !stopped_) {
-      const auto result = reader_.next({input_.data() + parsed_, input_.size() - parsed_});
-      parsed_ += result.consumed;
-      using kind = ws::frame_reader::result::kind;
-      if (result.what == kind::need_more) {
-        // A read that did not fill the buffer took all the socket had: park at once instead of
-        // spending a read on EAGAIN. The wait re-arms the descriptor (epoll_ctl), which reports
-        // data that came in meanwhile.
-        if (std::exchange(socket_drained_, false)) co_return true;
-        const auto [ec, size] = read_available();
-        if (ec == net::error::would_block) co_return true;
-        if (ec || size == 0) {
-          if (ending_.empty()) ending_ = ec ? ec.message() : "the client closed the connection";
-          co_return false;
-        }
-        continue;
+  // The next frame the client sent, reading from the socket when input_ has no whole frame.
+  // nullopt when the socket has nothing more (park), or when it ended (the lifecycle is told).
+  // In closing, what arrives is read and discarded until the client closes its end.
+  std::optional<ws::frame_reader::result> next_frame() {
+    for (;;) {
+      if (lifecycle_.current() == connection_fsm::state::closing) {
+        parsed_ = input_.size();
+      } else {
+        auto result = reader_.next({input_.data() + parsed_, input_.size() - parsed_});
+        parsed_ += result.consumed;
+        if (result.what != ws::frame_reader::result::kind::need_more) return result;
       }
-      heard_ = true;
-      switch (result.what) {
-        case kind::text:
-          co_await on_text(result.payload);
-          break;
-        case kind::binary:
-          ending_ = "binary frame (close 1003)";
-          send_close(ws::close_code::unsupported_data, "binary frames are not supported");
-          break;
-        case kind::ping: {
-          auto pong = make_encoded_frame(ws::encode_frame(ws::opcode::pong, result.payload));
-          co_await send_own(std::move(pong));
-          break;
-        }
-        case kind::close:
-          ending_ = "closed by the client";
-          send_close(ws::close_code::normal, "");
-          break;
-        case kind::fail:
-          ending_ = "protocol error (close " + std::to_string(result.code) + ")";
-          send_close(result.code, "");
-          break;
-        default:  // pong: being heard is all it means
-          break;
+      // A read that did not fill the buffer took all the socket had: park at once instead of
+      // spending a read on EAGAIN. The wait re-arms the descriptor (epoll_ctl), which reports
+      // data that came in meanwhile.
+      if (std::exchange(socket_drained_, false)) return std::nullopt;
+      const auto [ec, size] = read_available();
+      if (ec == net::error::would_block) return std::nullopt;
+      if (ec || size == 0) {
+        carry_out(lifecycle_.on_read_end(ec ? ec.message() : std::string()));
+        return std::nullopt;
       }
     }
-    co_return false;
   }
 
   // One non-blocking read through a per-thread buffer, appended to input_ (eof reads as size 0).
@@ -386,30 +314,34 @@ class connection final : public member, public std::enable_shared_from_this<conn
     return {ec, size};
   }
 
-  net::awaitable<void> on_text(std::string_view message) {
+  // `frame.payload` points into input_, which only next_frame changes: it stays valid here.
+  net::awaitable<void> act_on(const ws::frame_reader::result& frame) {
     const auto now = frame::clock::now();
-    context_.metrics.frames_received.fetch_add(1, std::memory_order_relaxed);
-    context_.metrics.bytes_received.fetch_add(message.size(), std::memory_order_relaxed);
-    if (!frames_allowed_.try_take(now)) {
-      if (!refusals_allowed_.try_take(now)) {
-        context_.metrics.rate_limit_closes.fetch_add(1, std::memory_order_relaxed);
-        ending_ = "rate limit exceeded (close 1008)";
-        send_close(ws::close_code::policy_violation, "rate limit exceeded");
-        co_return;
-      }
-      auto frame = refusal_frame(rejection{wire_code::rate_limited});
-      co_await send_own(std::move(frame));
-      co_return;
+    if (frame.what == ws::frame_reader::result::kind::text) {
+      context_.metrics.frames_received.fetch_add(1, std::memory_order_relaxed);
+      context_.metrics.bytes_received.fetch_add(frame.payload.size(), std::memory_order_relaxed);
     }
-    // Parsed before any suspension: `message` points into buffers the read loop owns.
-    auto parsed = parse_command(message, options_.max_text);
-    co_await handle(std::move(parsed), now);
+    const auto d = lifecycle_.on_frame(kind_of(frame.what), now, frame.code);
+    switch (d.what) {
+      case decision::action::handle_text:
+        co_await handle(parse_command(frame.payload, context_.options.max_text), now);
+        break;
+      case decision::action::send_pong:
+        co_await send_own(make_encoded_frame(ws::encode_frame(ws::opcode::pong, frame.payload)));
+        break;
+      case decision::action::refuse_rate_limited:
+        co_await send_own(refusal_frame(rejection{wire_code::rate_limited}));
+        break;
+      default:
+        carry_out(d);
+    }
   }
+
+  // --- Commands: what a chat message asks of the hub -----------------------------------------
 
   net::awaitable<void> handle(parse_result parsed, frame::clock::time_point arrived) {
     if (const auto* refusal = std::get_if<rejection>(&parsed)) {
-      auto frame = refusal_frame(*refusal);
-      co_await send_own(std::move(frame));
+      co_await send_own(refusal_frame(*refusal));
       co_return;
     }
     auto& cmd = std::get<command>(parsed);
@@ -417,38 +349,28 @@ class connection final : public member, public std::enable_shared_from_this<conn
       co_await admit(room_event_kind::create, create->room, std::move(create->name));
     } else if (auto* join = std::get_if<join_room>(&cmd)) {
       co_await admit(room_event_kind::join, join->room, std::move(join->name));
+    } else if (!membership_) {  // chat or leave outside a room
+      co_await send_own(refusal_frame(rejection{wire_code::not_in_room}));
     } else if (auto* chat = std::get_if<say>(&cmd)) {
-      if (!membership_) {
-        auto frame = refusal_frame(rejection{wire_code::not_in_room});
-        co_await send_own(std::move(frame));
-      } else {
-        co_await context_.rooms.say(*membership_, std::move(chat->text), arrived);
-      }
-    } else if (!membership_) {  // leave
-      auto frame = refusal_frame(rejection{wire_code::not_in_room});
-      co_await send_own(std::move(frame));
+      co_await context_.hub.say(*membership_, std::move(chat->text), arrived);
     } else {
-      auto seat = std::move(*membership_);
-      membership_.reset();
-      co_await context_.rooms.leave(std::move(seat), leave_reason::left);
+      co_await leave_room(leave_reason::left);
     }
   }
 
   net::awaitable<void> admit(room_event_kind kind, room_id room, std::string name) {
     if (membership_) {
-      auto frame = refusal_frame(rejection{wire_code::already_in_room});
-      co_await send_own(std::move(frame));
+      co_await send_own(refusal_frame(rejection{wire_code::already_in_room}));
       co_return;
     }
     const boost::json::value echoed_name(name);
-    auto self = shared_from_this();
     // Not `cond ? co_await a : co_await b`: g++ 12 relocates the result of a co_await inside the
-    // conditional operator bitwise, leaving its strings pointing into a freed frame.
+    // conditional operator bitwise (docs/architecture.md, toolchain notes).
     admission result;
     if (kind == room_event_kind::create) {
-      result = co_await context_.rooms.create(room, std::move(name), std::move(self));
+      result = co_await context_.hub.create(room, std::move(name), shared_from_this());
     } else {
-      result = co_await context_.rooms.join(room, std::move(name), std::move(self));
+      result = co_await context_.hub.join(room, std::move(name), shared_from_this());
     }
     if (auto* seat = std::get_if<membership>(&result)) {
       membership_ = std::move(*seat);
@@ -456,8 +378,16 @@ class connection final : public member, public std::enable_shared_from_this<conn
     }
     // A refused create/join echoes roomId and name: that is how the seed client knows to leave
     // its room screen and show the text.
-    auto frame = refusal_frame(rejection{std::get<wire_code>(result), room.to_json(), echoed_name});
-    co_await send_own(std::move(frame));
+    co_await send_own(
+        refusal_frame(rejection{std::get<wire_code>(result), room.to_json(), echoed_name}));
+  }
+
+  // Idempotent: the hub ignores a member its room already removed (a slow consumer).
+  net::awaitable<void> leave_room(leave_reason reason = leave_reason::disconnected) {
+    if (!membership_) co_return;
+    auto seat = std::move(*membership_);
+    membership_.reset();
+    co_await context_.hub.leave(std::move(seat), reason);
   }
 
   // Errors go to this client only, through its own outbox so they stay in order with broadcasts.
@@ -467,7 +397,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
     return make_frame(serialize(refusal, users));
   }
 
-  // --- The write side ---------------------------------------------------------------------
+  // --- The write side ------------------------------------------------------------------------
 
   // Offers a frame to the outbox and does what the outcome asks: count it when the socket took
   // it, start the writer when it waits and the writer was idle. Thread-safe.
@@ -485,29 +415,20 @@ class connection final : public member, public std::enable_shared_from_this<conn
   // would grow its outbox without end, so the reader waits for room first: its socket stops
   // being read, and TCP pushes back on the client.
   net::awaitable<void> send_own(shared_frame frame) {
-    while (!outbox_->has_room() && !stopped_)
+    while (!outbox_->has_room() && lifecycle_.current() != connection_fsm::state::closed) {
       co_await wait_for_progress();
+    }
     hand_over(frame, /*beyond_limit=*/true);
-  }
-
-  // Queues a close frame behind what is already waiting; after it nothing more is sent, and the
-  // connection has --close-timeout to get it out before its socket is closed.
-  void send_close(std::uint16_t code, std::string_view reason) {
-    if (close_sent_ || !outbox_) return;
-    close_sent_ = true;
-    auto frame = make_encoded_frame(ws::encode_close(code, reason));
-    if (outbox_->offer_last(frame) == outbox::outcome::start_writer) start_writer();
-    arm_timer(options_.close_timeout);
   }
 
   // Called from any thread; the writer runs on the strand.
   void start_writer() {
-    auto writer = write_loop(shared_from_this());
-    net::co_spawn(socket_.get_executor(), std::move(writer), log_exception{"connection writer"});
+    net::co_spawn(strand(), write_loop(shared_from_this()), log_exception{"connection writer"});
   }
 
-  // Writes everything waiting in the outbox, batch after batch, each in one gather write, and
-  // ends when the outbox is empty. `self` keeps the connection alive while it runs.
+  // The writer exists only while frames wait in the outbox (most never wait: outbox::offer sends
+  // them at once). It takes everything waiting, sends it in one gather write, and repeats until
+  // the outbox is empty. `self` keeps the connection alive while it runs.
   net::awaitable<void> write_loop([[maybe_unused]] std::shared_ptr<connection> self) {
     std::vector<pending_frame> batch;
     std::vector<net::const_buffer> buffers;
@@ -518,13 +439,19 @@ class connection final : public member, public std::enable_shared_from_this<conn
       }
       auto [ec, written] = co_await net::async_write(socket_, buffers, use_nothrow);
       if (ec) {
-        if (ending_.empty()) ending_ = ec.message();
-        stop();  // the outbox is shut: take() ends the loop
+        carry_out(lifecycle_.on_write_failed(ec.message()));  // shuts the outbox: the loop ends
         continue;
       }
-      for (const auto& waiting : batch)
+      for (const auto& waiting : batch) {
         count_written(*waiting.frame);
+      }
       notify_progress();
+    }
+    if (lifecycle_.current() == connection_fsm::state::closing) {
+      // The close frame is out (it is the last frame): tell the client with a FIN too. The read
+      // loop reads on until the client closes its end, so that the close is not lost to a reset.
+      error_code ignored;
+      socket_.shutdown(connection_socket::shutdown_send, ignored);
     }
     notify_progress();
   }
@@ -540,9 +467,10 @@ class connection final : public member, public std::enable_shared_from_this<conn
     }
   }
 
-  // Waits until the writer has made progress (or the connection stopped). On the strand.
+  // Waits until the writer has made progress or the connection closed. A timer that never
+  // expires serves as the event: cancel() wakes the wait. On the strand.
   net::awaitable<void> wait_for_progress() {
-    if (!progress_) progress_ = std::make_unique<strand_timer>(socket_.get_executor());
+    if (!progress_) progress_ = std::make_unique<strand_timer>(strand());
     progress_->expires_at(strand_timer::time_point::max());
     co_await progress_->async_wait(use_nothrow);
   }
@@ -551,108 +479,35 @@ class connection final : public member, public std::enable_shared_from_this<conn
     if (progress_) progress_->cancel();
   }
 
-  // The end of every WebSocket session: the close frame (if one was sent) goes out, then the
-  // server half-closes and reads until the client closes too, so that the close frame is not
-  // lost to a reset. --close-timeout bounds it all.
-  net::awaitable<void> finish() {
-    if (close_sent_) {
-      while (!outbox_->idle() && !stopped_)
-        co_await wait_for_progress();
-      error_code ignored;
-      socket_.shutdown(connection_socket::shutdown_send, ignored);
-      for (;;) {
-        parsed_ = input_.size();  // discarded
-        const auto [ec, size] = read_available();
-        if (!ec && size == 0) break;  // the client's end of the stream
-        if (ec && ec != net::error::would_block) break;
-        if (ec) {
-          auto [wait_ec] = co_await socket_.async_wait(connection_socket::wait_read, use_nothrow);
-          if (wait_ec) break;
-        }
-      }
-    }
-    stop();
-  }
+  // --- The timer: the idle tick while open, the close deadline while closing -----------------
 
-  // The room has removed this client for not keeping up. Frames not yet started are dropped;
-  // it gets close 1008 once the write in progress finishes, or is cut off after --close-timeout.
-  void begin_eviction() {
-    if (evicted_ || stopped_) return;
-    evicted_ = true;
-    ending_ = "slow consumer (close 1008)";
-    outbox_->drop_waiting();
-    send_close(ws::close_code::policy_violation, "slow consumer");
-  }
-
-  // Server shutdown: flush what is queued, then close 1001.
-  void begin_shutdown() {
-    if (shutting_down_ || stopped_) return;
-    shutting_down_ = true;
-    if (!close_sent_) ending_ = "server shutting down";
-    if (!outbox_) {  // still plain HTTP: nothing queued, just end it
-      stop();
-      return;
-    }
-    send_close(ws::close_code::going_away, "server shutting down");
-  }
-
-  // One timer per connection: the idle tick while the session is open, the close deadline once
-  // a close frame is on its way. Rearming cancels the wait in progress, whose handler then sees
-  // operation_aborted and does nothing.
+  // Rearming cancels the wait in progress, whose handler then sees operation_aborted and does
+  // nothing.
   void arm_timer(std::chrono::milliseconds after) {
     timer_.expires_after(after);
     auto fired = [self = shared_from_this()](error_code ec) {
       if (ec) return;
-      if (self->close_sent_) {
-        self->stop();  // --close-timeout is up
-      } else {
-        self->on_idle_tick();
+      self->carry_out(self->lifecycle_.on_timer());
+      if (self->lifecycle_.current() == connection_fsm::state::open) {
+        self->arm_timer(self->idle_tick());
       }
     };
     timer_.async_wait(exactly_sized(std::move(fired)));
   }
 
-  // Idle detection without touching a timer per message: the reader only sets heard_, and this
-  // tick, twice per --idle-timeout, pings a client it has not heard from for a whole tick and cuts
-  // off one that stayed silent through the next tick too.
+  // Twice per --idle-timeout (connection_fsm::on_timer says what a tick does).
   std::chrono::milliseconds idle_tick() const {
-    return std::max(options_.idle_timeout / 2, std::chrono::milliseconds(1));
+    return std::max(context_.options.idle_timeout / 2, std::chrono::milliseconds(1));
   }
 
-  void on_idle_tick() {
-    if (stopped_) return;
-    if (heard_) {
-      heard_ = false;
-      pinged_ = false;
-    } else if (!pinged_) {
-      pinged_ = true;
-      hand_over(make_encoded_frame(ws::encode_frame(ws::opcode::ping, {})), true);
-    } else {
-      ending_ = "idle timeout";
-      stop();
-      return;
-    }
-    arm_timer(idle_tick());
-  }
+  using strand_timer =
+      net::basic_waitable_timer<std::chrono::steady_clock,
+                                net::wait_traits<std::chrono::steady_clock>, connection_strand>;
 
-  void log_closed() const {
-    log_info("connection ", label_, " closed: ", ending_.empty() ? "done" : ending_);
-  }
-
-  void stop() {
-    if (stopped_) return;
-    stopped_ = true;
-    if (outbox_) outbox_->shut();  // no send from a room touches the fd after this
-    timer_.cancel();
-    notify_progress();
-    error_code ignored;
-    if (http_) http_->socket().close(ignored);
-    socket_.close(ignored);
-  }
-
+  // Everything here belongs to the connection's strand, except the outbox (thread-safe: rooms
+  // deliver from their own strand) and the metrics.
   const std::string label_;  // "#id address", for logs
   std::function<void()> on_destroyed_;
-  std::string ending_;               // why it ended, for the log line
   connection_socket socket_;         // the connection after the upgrade (its executor: the strand)
   std::optional<http_stream> http_;  // the connection until the upgrade
   std::optional<outbox> outbox_;     // from the upgrade on
@@ -660,20 +515,12 @@ class connection final : public member, public std::enable_shared_from_this<conn
   std::size_t parsed_ = 0;           // of input_, already handled
   strand_timer timer_;               // the idle tick, then the close deadline
   std::unique_ptr<strand_timer> progress_;  // wakes a wait for the writer (made when needed)
-  ws::frame_reader reader_;                 // a message in progress, between read bursts
+  ws::frame_reader reader_;                 // a message in progress, between read turns
   const session_context& context_;
-  const session_options& options_;
+  connection_fsm lifecycle_;
   std::optional<membership> membership_;
-  token_bucket frames_allowed_;    // --rate-limit / --rate-burst
-  token_bucket refusals_allowed_;  // --flood-limit, refilled one per second
   bool over_capacity_;
   bool socket_drained_ = false;  // the last read took everything there was
-  bool heard_ = false;           // something arrived since the last heartbeat tick
-  bool pinged_ = false;          // a ping went out at the last tick
-  bool close_sent_ = false;
-  bool evicted_ = false;
-  bool shutting_down_ = false;
-  bool stopped_ = false;
 };
 
 std::shared_ptr<connection> make_connection(connection_socket socket,
@@ -684,7 +531,7 @@ std::shared_ptr<connection> make_connection(connection_socket socket,
 }
 
 net::awaitable<void> serve(std::shared_ptr<connection> client) {
-  co_await client->serve();
+  co_await client->run();
 }
 
 void shut_down(const std::shared_ptr<connection>& client) {

@@ -16,28 +16,41 @@
 
 namespace roomcast {
 
-struct config {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 3000;
-  unsigned threads = 0;               ///< 0: the number of cores
-  std::string web_root;               ///< empty: serve the client embedded in the binary
+/** The limits and timeouts of one client connection (session.hpp). */
+struct session_options {
   std::size_t max_text = 100;         ///< chat message limit, in code points
   std::size_t max_frame = 16 * 1024;  ///< largest client message, in bytes (close 1009 above)
+  std::size_t max_header = 8 * 1024;  ///< HTTP request header limit (431 above); not a flag
   std::size_t outbox_frames = 256;    ///< frames queued for one client before it is a slow consumer
-  std::size_t room_inbox = 64;        ///< events queued for one room before senders wait
   int send_buffer = 0;                ///< SO_SNDBUF for client sockets; 0: the kernel's default
   std::chrono::milliseconds handshake_timeout{10'000};  ///< HTTP request and upgrade
   std::chrono::milliseconds idle_timeout{60'000};       ///< no traffic: ping, then close
-  std::chrono::milliseconds close_timeout{5'000};   ///< a closing client's last writes and close
+  std::chrono::milliseconds close_timeout{5'000};  ///< a closing client's last writes and close
+  double rate_limit = 10;                    ///< frames per second per connection (0: unlimited)
+  double rate_burst = 20;                    ///< frames at once before the rate applies
+  unsigned flood_limit = 50;                 ///< refused frames (refilled 1/s) before close 1008
+  std::vector<std::string> allowed_origins;  ///< empty: any Origin may open a WebSocket
+};
+
+/** The limits of the room hub (hub.hpp). */
+struct hub_options {
+  std::size_t room_inbox = 64;      ///< events queued for one room before senders wait
+  std::size_t max_rooms = 10'000;   ///< create beyond it: too_many_rooms (5005)
+  std::size_t max_members = 1'000;  ///< join beyond it: room_full (5003)
+};
+
+/** Every setting. The parts that a module takes are its own option structs, so nothing is
+ * copied field by field on the way to the module. */
+struct config {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 3000;
+  unsigned threads = 0;  ///< 0: the number of cores
+  std::string web_root;  ///< empty: serve the client embedded in the binary
+  session_options session;
+  hub_options hub;
   std::chrono::milliseconds drain_timeout{10'000};  ///< shutdown: time for every client to close
-  double rate_limit = 10;     ///< frames per second per connection (0: unlimited)
-  double rate_burst = 20;     ///< frames at once before the rate applies
-  unsigned flood_limit = 50;  ///< refused frames (refilled 1/s) before close 1008
   std::size_t max_connections = 10'000;
   std::size_t max_connections_per_ip = 256;
-  std::size_t max_rooms = 10'000;
-  std::size_t max_members = 1'000;
-  std::vector<std::string> allowed_origins;  ///< empty: any Origin may open a WebSocket
   int admin_port = -1;  ///< -1: /readyz and /metrics on the main port; else on this port only
   bool metrics = true;  ///< serve /metrics
   log_level level = log_level::info;

@@ -17,6 +17,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "roomcast/config.hpp"
 #include "roomcast/member.hpp"
 #include "roomcast/protocol.hpp"
 
@@ -39,15 +40,6 @@ using admission = std::variant<membership, wire_code>;
 
 class latency_histogram;
 
-struct hub_options {
-  std::size_t room_inbox_capacity = 64;  ///< events a room buffers before senders wait
-  std::size_t max_rooms = 10'000;        ///< create beyond it: too_many_rooms
-  std::size_t max_members = 1'000;       ///< join beyond it: room_full
-  /** Where to record a message's delivery latency when the room is the last to let go of its
-   * frame (normally the last recipient's writer records it). May be null. */
-  latency_histogram* delivery_latency = nullptr;
-};
-
 /** Counters readable from any thread (relaxed; for metrics and tests). */
 struct hub_counters {
   std::atomic<std::size_t> rooms{0};
@@ -58,7 +50,10 @@ struct hub_counters {
 
 class hub {
  public:
-  hub(boost::asio::any_io_executor executor, hub_options options);
+  /** `delivery_latency`, when given, records a message's delivery latency when the room is the
+   * last to let go of its frame (normally the last recipient's writer records it). */
+  hub(boost::asio::any_io_executor executor, const hub_options& options,
+      latency_histogram* delivery_latency = nullptr);
   ~hub();
   hub(const hub&) = delete;
   hub& operator=(const hub&) = delete;

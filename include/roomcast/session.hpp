@@ -1,19 +1,19 @@
 #pragma once
 /** @file
- * One client connection, from its first HTTP byte to its close: plain HTTP requests are answered
- * by the router, an upgrade on the chat endpoint becomes a WebSocket session whose read bursts
- * turn frames into hub commands, and whose outbox (outbox.hpp) takes every frame to the client.
+ * One client connection, from its first HTTP byte to its close. Plain HTTP requests are answered
+ * by the router; an upgrade on the chat endpoint turns the connection into a WebSocket session
+ * whose read loop turns frames into hub commands and whose outbox (outbox.hpp) takes every frame
+ * to the client. Its lifecycle is connection_fsm (connection_fsm.hpp); src/session.cpp is the
+ * socket glue around it.
  */
-#include <chrono>
-#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "roomcast/config.hpp"
 #include "roomcast/net.hpp"
 
 namespace roomcast {
@@ -22,26 +22,11 @@ class hub;
 class http_router;
 struct server_metrics;
 
-struct session_options {
-  std::size_t max_text = 100;
-  std::size_t max_frame = 16 * 1024;
-  std::size_t max_header = 8 * 1024;
-  std::size_t outbox_frames = 256;
-  int send_buffer = 0;
-  std::chrono::milliseconds handshake_timeout{10'000};
-  std::chrono::milliseconds idle_timeout{60'000};
-  std::chrono::milliseconds close_timeout{5'000};
-  double rate_limit = 10;  ///< frames per second (0: unlimited)
-  double rate_burst = 20;
-  unsigned flood_limit = 50;                 ///< refused frames before close 1008
-  std::vector<std::string> allowed_origins;  ///< empty: any
-};
-
 /** What every connection shares; outlives all of them. */
 struct session_context {
-  hub& rooms;
+  roomcast::hub& hub;
   const http_router& router;
-  session_options options;
+  const session_options& options;
   server_metrics& metrics;
   bool websocket = true;  ///< false on the admin port: plain HTTP only
 };
@@ -62,12 +47,13 @@ std::shared_ptr<connection> make_connection(connection_socket socket,
                                             std::function<void()> on_destroyed = {});
 
 /** Serves the connection's HTTP requests. After an upgrade it returns, and the WebSocket session
- * goes on by itself (a read burst on the connection's strand whenever the socket is readable)
+ * goes on by itself (a read turn on the connection's strand whenever the socket is readable)
  * until it closes; `on_destroyed` tells when it is over. */
 net::awaitable<void> serve(std::shared_ptr<connection> client);
 
-/** Asks the connection to end (server shutdown): queued frames are flushed, then the client gets
- * close 1001 "going away"; a client that does not take them is cut off after the close timeout.
+/** Asks the connection to end (server shutdown), whatever its state: an HTTP connection or one
+ * in the middle of its upgrade is closed; a WebSocket gets its queued frames, then close 1001
+ * "going away", and is cut off if it does not take them within the close timeout.
  * Thread-safe. */
 void shut_down(const std::shared_ptr<connection>& client);
 

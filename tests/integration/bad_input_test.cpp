@@ -62,7 +62,7 @@ TEST_CASE("malformed frames get an error reply and the connection stays usable")
 
 TEST_CASE("message errors inside a room do not eject and keep the member count") {
   auto settings = test_config();
-  settings.max_text = 10;
+  settings.session.max_text = 10;
   running_server server(settings);
   run_client([&]() -> net::awaitable<void> {
     auto room = co_await bystanders::open(server.port());
@@ -84,7 +84,7 @@ TEST_CASE("message errors inside a room do not eject and keep the member count")
 
 TEST_CASE("protocol violations close the connection with their code") {
   auto settings = test_config();
-  settings.max_frame = 1024;
+  settings.session.max_frame = 1024;
   running_server server(settings);
   run_client([&]() -> net::awaitable<void> {
     auto room = co_await bystanders::open(server.port());
@@ -122,7 +122,7 @@ TEST_CASE("protocol violations close the connection with their code") {
 
 TEST_CASE("a client that connects and never sends a request is dropped") {
   auto settings = test_config();
-  settings.handshake_timeout = std::chrono::milliseconds(300);
+  settings.session.handshake_timeout = std::chrono::milliseconds(300);
   running_server server(settings);
   run_client([&]() -> net::awaitable<void> {
     auto room = co_await bystanders::open(server.port());

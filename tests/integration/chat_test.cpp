@@ -220,7 +220,7 @@ TEST_CASE("leave keeps the connection, and the last member leaving deletes the r
 
 TEST_CASE("200 clients in one room receive every message, in order, with no gap") {
   auto settings = test_config();
-  settings.rate_limit = 0;  // the senders send as fast as they can
+  settings.session.rate_limit = 0;  // the senders send as fast as they can
   running_server server(settings);
   run_client(
       [&]() -> net::awaitable<void> {

@@ -170,7 +170,7 @@ TEST_CASE("frames sent along with the upgrade request are not lost") {
 
 TEST_CASE("a silent client is pinged after the idle timeout, and dropped if it stays silent") {
   auto settings = test_config();
-  settings.idle_timeout = std::chrono::milliseconds(250);
+  settings.session.idle_timeout = std::chrono::milliseconds(250);
   running_server server(settings);
   run_client([&]() -> net::awaitable<void> {
     auto answers = co_await raw_member(server.port(), "answers", "create");

@@ -9,9 +9,9 @@ using namespace roomcast::testing;
 
 TEST_CASE("a client over the rate limit gets 4009, and a flood is closed with 1008") {
   auto settings = test_config();
-  settings.rate_limit = 5;
-  settings.rate_burst = 5;
-  settings.flood_limit = 3;
+  settings.session.rate_limit = 5;
+  settings.session.rate_burst = 5;
+  settings.session.flood_limit = 3;
   running_server server(settings);
   run_client([&]() -> net::awaitable<void> {
     auto alice = co_await test_client::connect(server.port());
@@ -87,8 +87,8 @@ TEST_CASE("connections over the total cap get HTTP 503") {
 
 TEST_CASE("room and member caps refuse create and join with echoing errors") {
   auto settings = test_config();
-  settings.max_rooms = 1;
-  settings.max_members = 2;
+  settings.hub.max_rooms = 1;
+  settings.hub.max_members = 2;
   running_server server(settings);
   run_client([&]() -> net::awaitable<void> {
     auto a = co_await test_client::connect(server.port());
@@ -107,7 +107,7 @@ TEST_CASE("room and member caps refuse create and join with echoing errors") {
 
 TEST_CASE("with an Origin allow-list, other pages cannot open a WebSocket") {
   auto settings = test_config();
-  settings.allowed_origins = {"https://chat.example"};
+  settings.session.allowed_origins = {"https://chat.example"};
   running_server server(settings);
   run_client([&]() -> net::awaitable<void> {
     const auto evil =

@@ -104,7 +104,7 @@ TEST_CASE("/metrics counts a known workload") {
 TEST_CASE("an admin port takes /readyz and /metrics, which stay available while draining") {
   auto settings = test_config();
   settings.admin_port = 0;
-  settings.close_timeout = std::chrono::seconds(10);
+  settings.session.close_timeout = std::chrono::seconds(10);
   running_server server(settings);
   REQUIRE(server.get().admin_port());
   const auto admin = *server.get().admin_port();

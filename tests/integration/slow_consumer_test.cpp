@@ -14,10 +14,10 @@ using namespace roomcast::testing;
 TEST_CASE("a stalled reader is evicted while the others receive everything") {
   auto settings = test_config();
   // Small queues so the stall shows after kilobytes instead of the megabytes loopback buffers hold.
-  settings.outbox_frames = 8;
-  settings.send_buffer = 4096;
-  settings.close_timeout = std::chrono::seconds(10);
-  settings.rate_limit = 0;  // alice talks as fast as the room echoes
+  settings.session.outbox_frames = 8;
+  settings.session.send_buffer = 4096;
+  settings.session.close_timeout = std::chrono::seconds(10);
+  settings.session.rate_limit = 0;  // alice talks as fast as the room echoes
   running_server server(settings);
   run_client(
       [&]() -> net::awaitable<void> {
@@ -79,7 +79,7 @@ TEST_CASE("a stalled reader is evicted while the others receive everything") {
         // server (each frame here is under 400 bytes; the kernel's share is --send-buffer).
         const auto backlog = server.get().metrics().outbox_high_water_bytes.load();
         CHECK(backlog > 0);
-        CHECK(backlog <= settings.outbox_frames * 400);
+        CHECK(backlog <= settings.session.outbox_frames * 400);
 
         // The stalled member, reading again, finds what was already in flight, then close 1008.
         const auto end = co_await stalled.receive_ending();

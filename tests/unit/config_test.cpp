@@ -22,8 +22,8 @@ TEST_CASE("defaults match the seed: 127.0.0.1:3000, 100-character messages") {
   REQUIRE(result.settings);
   CHECK(result.settings->host == "127.0.0.1");
   CHECK(result.settings->port == 3000);
-  CHECK(result.settings->max_text == 100);
-  CHECK(result.settings->max_frame == 16 * 1024);
+  CHECK(result.settings->session.max_text == 100);
+  CHECK(result.settings->session.max_frame == 16 * 1024);
   CHECK(result.settings->threads >= 1);
 }
 
@@ -36,10 +36,10 @@ TEST_CASE("flags win over the environment, which wins over defaults") {
                             {{"ROOMCAST_HOST", "0.0.0.0"}, {"ROOMCAST_OUTBOX", "8"}});
   REQUIRE(result.settings);
   CHECK(result.settings->threads == 3);
-  CHECK(result.settings->max_text == 20);
+  CHECK(result.settings->session.max_text == 20);
   CHECK(result.settings->level == log_level::debug);
   CHECK(result.settings->host == "0.0.0.0");
-  CHECK(result.settings->outbox_frames == 8);
+  CHECK(result.settings->session.outbox_frames == 8);
 }
 
 TEST_CASE("bad flags and values exit with code 2 and say what was wrong") {

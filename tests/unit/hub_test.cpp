@@ -54,7 +54,7 @@ room_id room_number(std::string_view digits) {
 struct hub_fixture {
   net::io_context io;
   hub rooms{io.get_executor(),
-            hub_options{.room_inbox_capacity = 4, .max_rooms = 3, .max_members = 3}};
+            hub_options{.room_inbox = 4, .max_rooms = 3, .max_members = 3}};
 
   // Rooms must end before the io_context is destroyed (see hub::shutdown).
   ~hub_fixture() {

@@ -153,7 +153,7 @@ net::awaitable<void> say_all(hub& rooms, const membership& seat, std::vector<std
 class harness {
  public:
   explicit harness(const hub_options& options)
-      : options_(with_latency(options, &latency_)), rooms_(io_.get_executor(), options_) {}
+      : options_(options), rooms_(io_.get_executor(), options_, &latency_) {}
 
   ~harness() {
     // No coroutine may be left waiting on a channel when the io_context goes (architecture.md,
@@ -704,11 +704,6 @@ class harness {
     p.checked = got.size();
   }
 
-  static hub_options with_latency(hub_options options, latency_histogram* latency) {
-    options.delivery_latency = latency;
-    return options;
-  }
-
   latency_histogram latency_;  // the room's and the fake writers' delivery latencies
   hub_options options_;
   net::io_context io_;
@@ -735,7 +730,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 1) return 0;
   const std::uint8_t o = data[0];
   const hub_options options{
-      .room_inbox_capacity = 1u + (o & 3u),
+      .room_inbox = 1u + (o & 3u),
       .max_rooms = (o & 0x80) ? hub_options{}.max_rooms : 1u + ((o >> 2) & 3u),
       .max_members = (o & 0x40) ? hub_options{}.max_members : 1u + ((o >> 4) & 3u)};
   harness h(options);

@@ -1,0 +1,135 @@
+#pragma once
+/** @file
+ * A connection's lifecycle as plain code: the state it is in, and what each event does in each
+ * state. No sockets, no Asio and no clock of its own (times are passed in), so every transition
+ * is unit-tested directly (tests/unit/connection_fsm_test.cpp); src/connection.cpp feeds it the
+ * events and carries out its decisions.
+ *
+ *     http ──begin_upgrade──▶ upgrading ──upgraded──▶ open ──(a close frame queued)──▶ closing
+ *      │                         │                     │                                 │
+ *      └─────────────────────────┴─────────────────────┴──(socket ends, error, timeout)──┴─▶ closed
+ *
+ * - http: Beast answers plain HTTP requests until the client asks for the WebSocket upgrade.
+ * - upgrading: Beast validates the upgrade request and writes the 101.
+ * - open: frames are read and acted on; the idle tick pings a silent client, then drops it.
+ * - closing: our close frame is queued as the last frame. Nothing more is acted on; the peer has
+ *   --close-timeout to take what is queued and close its end.
+ * - closed: the socket is (being) closed. Nothing happens any more.
+ */
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "roomcast/rate_limit.hpp"
+
+namespace roomcast {
+
+/** What the socket side must do after an event. */
+struct decision {
+  enum class action : std::uint8_t {
+    none,
+    handle_text,          ///< act on the text message (create, join, chat, leave)
+    refuse_rate_limited,  ///< reply with error 4009: the message is dropped
+    send_pong,            ///< answer the ping, with its payload
+    send_ping,            ///< the client was silent for a tick: ask for a sign of life
+    send_close,  ///< queue close `close_code` as the last frame and start the close deadline
+    disconnect,  ///< close the socket now
+  };
+  action what = action::none;
+  std::uint16_t close_code = 0;   ///< send_close
+  std::string_view close_reason;  ///< send_close: the reason in the close frame (static text)
+  bool drop_queued = false;       ///< send_close: first discard queued frames not yet started
+
+  friend bool operator==(const decision&, const decision&) = default;
+};
+
+/** Why a connection ended: the first cause recorded wins (a later one is a consequence). */
+enum class ending : std::uint8_t {
+  none,              ///< still going
+  http_done,         ///< plain HTTP: the client or the server ended the exchange
+  handshake_failed,  ///< the upgrade request was refused or broke off
+  client_closed,     ///< the client sent a close frame
+  client_gone,       ///< the client's end of the stream, without a close frame
+  read_failed,       ///< the socket reported an error on read
+  write_failed,      ///< the socket reported an error on write
+  protocol_error,    ///< a frame broke RFC 6455 (close 1002, 1007 or 1009)
+  binary_frame,      ///< a binary message (close 1003)
+  rate_limited,      ///< kept flooding after --flood-limit refusals (close 1008)
+  slow_consumer,     ///< evicted by its room (close 1008)
+  idle_timeout,      ///< silent through a ping
+  shutdown,          ///< the server is shutting down (close 1001)
+};
+
+/** The log text for `why` ("idle timeout", "slow consumer (close 1008)", ...). */
+std::string_view describe(ending why) noexcept;
+
+/** What a read produced, as far as the lifecycle cares. */
+enum class frame_kind : std::uint8_t { text, binary, ping, pong, close, fail };
+
+class connection_fsm {
+ public:
+  enum class state : std::uint8_t { http, upgrading, open, closing, closed };
+
+  struct limits {
+    double rate_limit = 10;  ///< text messages per second (0: unlimited)
+    double rate_burst = 20;
+    unsigned flood_limit = 50;  ///< refused messages (refilled 1/s) before close 1008
+  };
+
+  explicit connection_fsm(const limits& l) noexcept
+      : frames_allowed_(l.rate_limit, l.rate_burst), refusals_allowed_(1.0, l.flood_limit) {}
+
+  state current() const noexcept { return state_; }
+  /** The read loop runs while frames may still arrive: open, or closing (read and discarded). */
+  bool reading() const noexcept { return state_ == state::open || state_ == state::closing; }
+  ending why_ended() const noexcept { return ending_; }
+  /** The socket's own words for read_failed / write_failed ("Connection reset by peer"). */
+  const std::string& detail() const noexcept { return detail_; }
+
+  // --- The HTTP phase ------------------------------------------------------------------------
+
+  /** The client asked for the WebSocket upgrade: true (now upgrading) unless the connection is
+   * already ending (a shutdown came first). */
+  bool begin_upgrade() noexcept;
+  /** The 101 is out. open; or, when a shutdown came during the upgrade, `disconnect`. */
+  decision upgraded();
+  /** The HTTP exchange ended without an upgrade, or the upgrade failed (`detail`: why). */
+  void http_ended(ending why, std::string_view detail = {});
+
+  // --- Events of an open connection ----------------------------------------------------------
+
+  /** A complete frame arrived at `now`. `fail_code`: for `frame_kind::fail`, the close code the
+   * frame reader chose (1002, 1007, 1009). In closing, frames are discarded. */
+  decision on_frame(frame_kind kind, std::chrono::steady_clock::time_point now,
+                    std::uint16_t fail_code = 0);
+  /** The client's end of the stream (eof) or a read error (`error` non-empty). */
+  decision on_read_end(std::string_view error);
+  /** A write failed: the connection is broken. */
+  decision on_write_failed(std::string_view error);
+  /** The connection's one timer fired: the idle tick while open, the close deadline while
+   * closing. */
+  decision on_timer();
+  /** Its room removed it as a slow consumer. */
+  decision on_evicted();
+  /** The server is shutting down. */
+  decision on_shutdown();
+
+ private:
+  decision start_closing(ending why, std::uint16_t code, std::string_view reason,
+                         bool drop_queued = false);
+  decision close_now(ending why, std::string_view detail = {});
+  void record(ending why, std::string_view detail = {});
+  /** The one place where the state changes. */
+  void enter(state next) noexcept;
+
+  state state_ = state::http;
+  ending ending_ = ending::none;
+  std::string detail_;
+  token_bucket frames_allowed_;    // --rate-limit / --rate-burst
+  token_bucket refusals_allowed_;  // --flood-limit, refilled one per second
+  bool heard_ = false;             // a frame arrived since the last idle tick
+  bool pinged_ = false;            // a ping went out at the last idle tick
+};
+
+}  // namespace roomcast
