@@ -4,8 +4,6 @@
 #include <string>
 #include <utility>
 
-#include "roomcast/ws_codec.hpp"
-
 namespace roomcast {
 
 std::string_view describe(ending why) noexcept {
@@ -80,6 +78,8 @@ decision connection_fsm::on_frame(frame_kind kind, std::chrono::steady_clock::ti
     case frame_kind::fail:
       record(ending::protocol_error, "close " + std::to_string(fail_code));
       return start_closing(ending::protocol_error, fail_code, "");
+    case frame_kind::need_more:
+      break;
   }
   return {};
 }

@@ -49,24 +49,6 @@ auto exactly_sized(Handler handler) {
   return net::bind_allocator(exact_allocator<void>(), std::move(handler));
 }
 
-frame_kind kind_of(ws::frame_reader::result::kind what) {
-  using kind = ws::frame_reader::result::kind;
-  switch (what) {
-    case kind::text:
-      return frame_kind::text;
-    case kind::binary:
-      return frame_kind::binary;
-    case kind::ping:
-      return frame_kind::ping;
-    case kind::pong:
-      return frame_kind::pong;
-    case kind::close:
-      return frame_kind::close;
-    default:
-      return frame_kind::fail;
-  }
-}
-
 }  // namespace
 
 class connection final : public member, public std::enable_shared_from_this<connection> {
@@ -321,7 +303,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
       context_.metrics.frames_received.fetch_add(1, std::memory_order_relaxed);
       context_.metrics.bytes_received.fetch_add(frame.payload.size(), std::memory_order_relaxed);
     }
-    const auto d = lifecycle_.on_frame(kind_of(frame.what), now, frame.code);
+    const auto d = lifecycle_.on_frame(frame.what, now, frame.code);
     switch (d.what) {
       case decision::action::handle_text:
         co_await handle(parse_command(frame.payload, context_.options.max_text), now);

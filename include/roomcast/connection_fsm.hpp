@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "roomcast/rate_limit.hpp"
+#include "roomcast/ws_codec.hpp"
 
 namespace roomcast {
 
@@ -64,8 +65,8 @@ enum class ending : std::uint8_t {
 /** The log text for `why` ("idle timeout", "slow consumer (close 1008)", ...). */
 std::string_view describe(ending why) noexcept;
 
-/** What a read produced, as far as the lifecycle cares. */
-enum class frame_kind : std::uint8_t { text, binary, ping, pong, close, fail };
+/** What the frame reader produced (need_more never reaches the lifecycle). */
+using frame_kind = ws::frame_reader::result::kind;
 
 class connection_fsm {
  public:
