@@ -1,9 +1,13 @@
 // What operators use: /metrics after a known workload, /readyz while draining, the admin port,
 // and the real binary's signals, exit code and logs.
+#include <future>
 #include <map>
 #include <signal.h>
 #include <sstream>
 
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
@@ -193,4 +197,37 @@ TEST_CASE("bad flags and values exit with code 2 and a message") {
   CHECK_THAT(bad_flag.lines().front(), Catch::Contains("unknown option"));
   server_process bad_value({"--threads", "many"});
   CHECK(bad_value.wait_exit(std::chrono::seconds(10)) == 2);
+}
+
+TEST_CASE("a shutdown closes connections still in HTTP at once, without waiting for timeouts") {
+  auto settings = test_config();
+  settings.session.handshake_timeout = std::chrono::minutes(5);
+  settings.drain_timeout = std::chrono::minutes(5);
+  running_server server(settings);
+  run_client([&]() -> net::awaitable<void> {
+    const tcp::endpoint at{net::ip::address_v4::loopback(), server.port()};
+    // One connection half-way through its request, one idle between keep-alive requests.
+    tcp::socket halfway(co_await net::this_coro::executor);
+    co_await halfway.async_connect(at, net::use_awaitable);
+    co_await net::async_write(halfway, net::buffer(std::string_view("GET / HTTP/1.1\r\nHost:")),
+                              net::use_awaitable);
+    tcp::socket idle(co_await net::this_coro::executor);
+    co_await idle.async_connect(at, net::use_awaitable);
+    co_await net::async_write(
+        idle, net::buffer(std::string_view("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")),
+        net::use_awaitable);
+    std::string response;
+    co_await net::async_read_until(idle, net::dynamic_buffer(response), "ok\n", net::use_awaitable);
+    CHECK(response.starts_with("HTTP/1.1 200"));
+
+    server.get().stop();
+    // Both see the end of the stream within run_client's deadline, far below the timeouts.
+    for (auto* socket : {&halfway, &idle}) {
+      std::string rest;
+      auto [ec, size] = co_await net::async_read(*socket, net::dynamic_buffer(rest), use_nothrow);
+      CHECK(ec == net::error::eof);
+    }
+  });
+  auto stopped = std::async(std::launch::async, [&] { server.get().wait(); });
+  CHECK(stopped.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
 }
