@@ -28,10 +28,6 @@ void log(log_level level, const Parts&... parts) {
   write_log(level, line.str());
 }
 template <class... Parts>
-void log_debug(const Parts&... parts) {
-  log(log_level::debug, parts...);
-}
-template <class... Parts>
 void log_info(const Parts&... parts) {
   log(log_level::info, parts...);
 }
