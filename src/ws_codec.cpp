@@ -17,6 +17,8 @@ constexpr std::uint8_t length_16 = 126;
 constexpr std::uint8_t length_64 = 127;
 constexpr std::size_t mask_key_size = 4;
 constexpr std::uint64_t high_bits = 0x8080'8080'8080'8080;
+// The largest server frame header: 2 bytes plus a 64-bit length (server frames are unmasked).
+constexpr std::size_t max_header_size = 10;
 // The first allocation for a fragmented message: tiny fragments should not mean many reallocations.
 constexpr std::size_t min_assembly = 256;
 
@@ -74,22 +76,8 @@ std::string_view cut_at_character(std::string_view text, std::size_t limit) noex
   return text.substr(0, end);
 }
 
-}  // namespace
-
-bool is_valid_close_code(std::uint16_t code) noexcept {
-  if (code < 1000 || code >= 5000) return false;
-  if (code >= 3000) return true;  // 3000-3999 registered, 4000-4999 private use
-  switch (code) {
-    case 1004:  // reserved
-    case 1005:  // no status: local only
-    case 1006:  // abnormal closure: local only
-    case 1015:  // TLS failure: local only
-      return false;
-    default:
-      return code <= 1014;  // 1016-2999 are not assigned
-  }
-}
-
+// Writes the header of an unfragmented (FIN set), unmasked server frame to `out` (room for
+// `max_header_size` bytes) and returns its size: 2, 4 or 10, the shortest form for `payload_size`.
 std::size_t encode_header(opcode op, std::size_t payload_size, char* out) noexcept {
   out[0] = static_cast<char>(fin_bit | static_cast<std::uint8_t>(op));
   if (payload_size < length_16) {
@@ -107,6 +95,22 @@ std::size_t encode_header(opcode op, std::size_t payload_size, char* out) noexce
   for (std::size_t i = 0; i < 8; ++i)
     out[2 + i] = static_cast<char>((size >> (56 - 8 * i)) & 0xFF);
   return max_header_size;
+}
+
+}  // namespace
+
+bool is_valid_close_code(std::uint16_t code) noexcept {
+  if (code < 1000 || code >= 5000) return false;
+  if (code >= 3000) return true;  // 3000-3999 registered, 4000-4999 private use
+  switch (code) {
+    case 1004:  // reserved
+    case 1005:  // no status: local only
+    case 1006:  // abnormal closure: local only
+    case 1015:  // TLS failure: local only
+      return false;
+    default:
+      return code <= 1014;  // 1016-2999 are not assigned
+  }
 }
 
 std::string encode_frame(opcode op, std::string_view payload) {

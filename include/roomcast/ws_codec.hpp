@@ -46,18 +46,13 @@ inline constexpr std::uint16_t too_big = 1009;
  * (1016–2999); a peer that sends one gets 1002. */
 bool is_valid_close_code(std::uint16_t code) noexcept;
 
-/** The largest server frame header: 2 bytes plus a 64-bit length (server frames are unmasked). */
-inline constexpr std::size_t max_header_size = 10;
 /** Control frames (close, ping, pong) carry at most this many payload bytes (RFC 6455, 5.5). */
 inline constexpr std::size_t max_control_payload = 125;
 
-/** Writes the header of an unfragmented (FIN set), unmasked server frame to `out` (room for
- * `max_header_size` bytes) and returns its size: 2, 4 or 10, the shortest form for
- * `payload_size`. Lets a writer gather the header and a shared payload without copying it. */
-std::size_t encode_header(opcode op, std::size_t payload_size, char* out) noexcept;
-
-/** A whole server frame, header and payload, in one allocation: the form a broadcast is
- * encoded in once and shared by every recipient. Control frames must keep to 125 bytes. */
+/** A whole unfragmented (FIN set), unmasked server frame, header and payload, in one allocation:
+ * the form a broadcast is encoded in once and shared by every recipient. The header takes the
+ * shortest length form for the payload (2, 4 or 10 bytes). Control frames must keep to 125 bytes.
+ */
 std::string encode_frame(opcode op, std::string_view payload);
 
 /** A whole close frame: `code` then `reason`, the reason cut (at a UTF-8 character boundary, so

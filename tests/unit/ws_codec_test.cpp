@@ -183,18 +183,21 @@ struct StringMaker<report> {
 }  // namespace Catch
 
 TEST_CASE("server frame headers use the shortest length form") {
-  char header[ws::max_header_size];
-  const auto encode = [&](std::size_t size) {
-    return std::string(header, ws::encode_header(ws::opcode::text, size, header));
+  // The header of a frame of `size` payload bytes.
+  const auto header = [](ws::opcode op, std::size_t size) {
+    const std::string payload(size, 'x');
+    const auto frame = ws::encode_frame(op, payload);
+    REQUIRE(frame.size() >= size);
+    CHECK(frame.substr(frame.size() - size) == payload);
+    return frame.substr(0, frame.size() - size);
   };
-  CHECK(encode(0) == "\x81\x00"s);
-  CHECK(encode(125) == "\x81\x7D"s);
-  CHECK(encode(126) == "\x81\x7E\x00\x7E"s);
-  CHECK(encode(65535) == "\x81\x7E\xFF\xFF"s);
-  CHECK(encode(65536) == "\x81\x7F\x00\x00\x00\x00\x00\x01\x00\x00"s);
-  CHECK(encode(std::size_t{1} << 40) == "\x81\x7F\x00\x00\x01\x00\x00\x00\x00\x00"s);
-  CHECK(ws::encode_header(ws::opcode::pong, 3, header) == 2);
-  CHECK(header[0] == '\x8A');
+  CHECK(header(ws::opcode::text, 0) == "\x81\x00"s);
+  CHECK(header(ws::opcode::text, 125) == "\x81\x7D"s);
+  CHECK(header(ws::opcode::text, 126) == "\x81\x7E\x00\x7E"s);
+  CHECK(header(ws::opcode::text, 65535) == "\x81\x7E\xFF\xFF"s);
+  CHECK(header(ws::opcode::text, 65536) == "\x81\x7F\x00\x00\x00\x00\x00\x01\x00\x00"s);
+  CHECK(header(ws::opcode::text, 70'000) == "\x81\x7F\x00\x00\x00\x00\x00\x01\x11\x70"s);
+  CHECK(header(ws::opcode::pong, 3) == "\x8A\x03"s);
 }
 
 TEST_CASE("a server frame is its header and its payload") {

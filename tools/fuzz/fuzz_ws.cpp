@@ -295,8 +295,11 @@ void check_round_trips(std::string_view stream, const std::array<std::uint8_t, 4
                   [](std::size_t) { return std::size_t{1} << 20; })
                  == binary,
              "binary frame of ", stream.size(), " bytes does not round-trip");
-  char header[ws::max_header_size];
-  const std::size_t header_size = ws::encode_header(ws::opcode::text, stream.size(), header);
+  const std::string text = ws::encode_frame(ws::opcode::text, stream);
+  FUZZ_CHECK(text.size() >= stream.size()
+                 && std::string_view(text).substr(text.size() - stream.size()) == stream,
+             "a text frame does not end with its payload");
+  const std::size_t header_size = text.size() - stream.size();
   FUZZ_CHECK(header_size
                  == (stream.size() < 126     ? 2
                      : stream.size() < 65536 ? 4
