@@ -191,11 +191,11 @@ struct frame_reader::frame_header {
 // Looks at the header at the front of `data`, checking each part as soon as its bytes are there
 // and always in the same order, so that a bad header is refused with the same code however the
 // input was split. True when the header is whole and acceptable; otherwise `out` says need_more
-// (with `needed`) or fail.
+// or fail.
 bool frame_reader::parse_header(std::span<const char> data, frame_header& header,
                                 result& out) const noexcept {
-  const auto need = [&out](std::size_t bytes) {
-    out = {.what = kind::need_more, .needed = bytes};
+  const auto need_more = [&out] {
+    out = {.what = kind::need_more};
     return false;
   };
   const auto refuse = [&out](std::uint16_t code) {
@@ -203,7 +203,7 @@ bool frame_reader::parse_header(std::span<const char> data, frame_header& header
     return false;
   };
 
-  if (data.empty()) return need(2);
+  if (data.empty()) return need_more();
   const std::uint8_t first = byte_at(data, 0);
   header.op = first & opcode_bits;
   header.fin = (first & fin_bit) != 0;
@@ -218,14 +218,14 @@ bool frame_reader::parse_header(std::span<const char> data, frame_header& header
     return refuse(close_code::protocol_error);  // a new message before the last one ended
   }
 
-  if (data.size() < 2) return need(2);
+  if (data.size() < 2) return need_more();
   const std::uint8_t second = byte_at(data, 1);
   if ((second & mask_bit) == 0) return refuse(close_code::protocol_error);  // clients must mask
   const std::uint8_t short_length = second & length_bits;
   if (control && short_length > max_control_payload) return refuse(close_code::protocol_error);
   const std::size_t extended = short_length == length_64 ? 8 : short_length == length_16 ? 2 : 0;
   header.header_size = 2 + extended + mask_key_size;
-  if (data.size() < 2 + extended) return need(header.header_size);
+  if (data.size() < 2 + extended) return need_more();
 
   std::uint64_t length = short_length;
   if (extended == 2) {
@@ -243,7 +243,7 @@ bool frame_reader::parse_header(std::span<const char> data, frame_header& header
     if (length > max_message_ - before) return refuse(close_code::too_big);
   }
   header.length = static_cast<std::size_t>(length);
-  if (data.size() < header.header_size) return need(header.header_size + header.length);
+  if (data.size() < header.header_size) return need_more();
   return true;
 }
 
@@ -264,7 +264,7 @@ frame_reader::result frame_reader::next(std::span<char> data) noexcept {
     }
     const std::size_t frame_size = header.header_size + header.length;
     if (rest.size() < frame_size) {
-      return {.what = kind::need_more, .consumed = offset, .needed = frame_size};
+      return {.what = kind::need_more, .consumed = offset};
     }
     char* const payload = rest.data() + header.header_size;
     unmask(payload, header.length, payload - mask_key_size);

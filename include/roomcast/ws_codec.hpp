@@ -90,7 +90,7 @@ class utf8_validator {
  *     for (;;) {
  *       auto r = reader.next(buffer);
  *       buffer.consume(r.consumed);
- *       if (r.what == result::kind::need_more) break;  // read more, r.needed says how much
+ *       if (r.what == result::kind::need_more) break;  // read more, then call next() again
  *       ...  // handle r; r.payload stays valid until the next call to next()
  *     }
  *
@@ -121,10 +121,6 @@ class frame_reader {
     /** close: the peer's code (1005 when the frame had none); fail: the close code to send the
      * peer: 1002 (protocol violation), 1007 (text that is not UTF-8) or 1009 (message too big). */
     std::uint16_t code = 0;
-    /** need_more: how many bytes, counted after the `consumed` ones, the frame at the front needs
-     * in all (its whole size once its header is in, else the part of the header known to be
-     * needed), so a caller can size its next read. Never more than 14 + max(max_message, 125). */
-    std::size_t needed = 0;
   };
 
   /** Reads the frames at the front of `data` (unmasking them in place) and returns at the first
