@@ -51,7 +51,7 @@ class room_id {
 
   /** 0..9999; the string "0042" and the number 42 cannot both exist (42 is not four digits). */
   std::uint16_t key() const noexcept { return key_; }
-  bool written_as_number() const noexcept { return as_number_; }
+  /** The room number in the form its client wrote it. */
   boost::json::value to_json() const;
 
   friend bool operator==(const room_id& a, const room_id& b) noexcept { return a.key_ == b.key_; }

@@ -33,12 +33,12 @@ TEST_CASE("the seed client's first frame creates or joins a room") {
   REQUIRE(std::holds_alternative<create_room>(create));
   CHECK(std::get<create_room>(create).name == "alice");
   CHECK(std::get<create_room>(create).room.key() == 1234);
-  CHECK(std::get<create_room>(create).room.written_as_number());
+  CHECK(std::get<create_room>(create).room.to_json() == 1234);  // replies keep the number
 
   const auto join = parse_ok(R"({"name":"bob","roomId":"1234","type":"join","text":"","id":1})");
   REQUIRE(std::holds_alternative<join_room>(join));
   CHECK(std::get<join_room>(join).room.key() == 1234);
-  CHECK_FALSE(std::get<join_room>(join).room.written_as_number());
+  CHECK(std::get<join_room>(join).room.to_json() == "1234");  // and the string
 }
 
 TEST_CASE("a click on the seed client's Send button is a chat message") {
