@@ -4,6 +4,7 @@
 #include <exception>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/parse_options.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "roomcast/rules.hpp"
@@ -143,18 +144,19 @@ parse_result parse_say(const json::object& frame, std::size_t max_text) {
       return rejection{wire_code::empty_text};
     case rules::text_verdict::too_long:
       return rejection{wire_code::text_too_long};
-    case rules::text_verdict::invalid:
-      break;
   }
-  return rejection{wire_code::invalid_field};
+  return rejection{wire_code::text_too_long};  // unreachable for a valid enum value
 }
 
 }  // namespace
 
 parse_result parse_command(std::string_view frame, std::size_t max_text) noexcept {
+  // The WebSocket codec has validated the frame as UTF-8 (see protocol.hpp): the parser need not
+  // check it again. \u escapes are still decoded, and a lone surrogate refused, by the parser.
+  static constexpr json::parse_options already_valid_utf8{.allow_invalid_utf8 = true};
   try {
     boost::system::error_code ec;
-    const json::value document = json::parse(frame, ec);
+    const json::value document = json::parse(frame, ec, {}, already_valid_utf8);
     if (ec || !document.is_object()) return rejection{wire_code::malformed_frame};
     const json::object& object = document.get_object();
     switch (classify(object.if_contains("type"))) {

@@ -481,6 +481,28 @@ TEST_CASE("UTF-8 is checked across fragments, and as each fragment arrives") {
   }
 }
 
+// parse_command, the JSON parser and the name and text rules rely on this check alone (their
+// precondition, protocol.hpp): a chat frame that is not UTF-8 never reaches them.
+TEST_CASE("a chat or admission frame that is not UTF-8 is never reported as text") {
+  const char* const bad[] = {"\xFF", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xE2\x82"};
+  for (const char* bytes : bad) {
+    INFO(bytes);
+    const std::string chat = std::string("{\"text\":\"hi ") + bytes + "\"}";
+    const std::string join =
+        std::string(R"({"type":"join","roomId":1234,"name":")") + bytes + "\"}";
+    check_fails(client_frame(op::text, chat), 1007);
+    check_fails(client_frame(op::text, join), 1007);
+    // Split in two fragments right after the bad bytes begin: still refused, before the end.
+    std::string fragmented = client_frame(op::text, chat.substr(0, 13), {.fin = false});
+    fragmented += client_frame(op::continuation, chat.substr(13));
+    check_fails(fragmented, 1007);
+  }
+  // JSON escapes are ASCII on the wire: the codec passes them, and the JSON parser decodes them
+  // (a lone surrogate escape is refused there, see protocol_test.cpp).
+  check_reports(client_frame(op::text, R"({"text":"\ud800"})"),
+                {{kind::text, R"({"text":"\ud800"})"}});
+}
+
 TEST_CASE("protocol violations fail with 1002") {
   SECTION("reserved bits (no extension was negotiated)") {
     for (const int rsv : {0x40, 0x20, 0x10}) {
