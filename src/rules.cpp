@@ -37,14 +37,14 @@ bool is_control(char32_t c) noexcept {
   return c < 0x20 || (c >= 0x7F && c <= 0x9F);
 }
 
-}  // namespace
-
+// Number of code points in `utf8`.
 std::size_t count_code_points(std::string_view utf8) noexcept {
   // Every code point has exactly one byte that is not a continuation byte: its first.
   return static_cast<std::size_t>(
       std::count_if(utf8.begin(), utf8.end(), [](char byte) { return !is_continuation(byte); }));
 }
 
+// `text` without leading and trailing white space (is_space).
 std::string_view trim(std::string_view text) noexcept {
   std::size_t begin = 0;
   while (begin < text.size()) {
@@ -64,6 +64,8 @@ std::string_view trim(std::string_view text) noexcept {
   }
   return text.substr(begin, end - begin);
 }
+
+}  // namespace
 
 std::optional<std::string> normalize_name(std::string_view raw) {
   const std::string_view name = trim(raw);
