@@ -1,5 +1,6 @@
 #include "roomcast/protocol.hpp"
 
+#include <array>
 #include <cmath>
 #include <exception>
 
@@ -21,7 +22,7 @@ struct code_description {
   std::string_view text;
 };
 
-constexpr code_description code_descriptions[] = {
+constexpr auto code_descriptions = std::to_array<code_description>({
     {wire_code::ok, "ok", "ok"},
     {wire_code::malformed_frame, "malformed_frame", "The frame is not a JSON object."},
     {wire_code::unknown_type, "unknown_type", "Unknown message type."},
@@ -40,7 +41,7 @@ constexpr code_description code_descriptions[] = {
     {wire_code::room_full, "room_full", "That room is full."},
     {wire_code::no_such_room, "no_such_room", "That room does not exist."},
     {wire_code::too_many_rooms, "too_many_rooms", "The server has no room for another room."},
-};
+});
 
 const code_description& description_of(wire_code code) noexcept {
   for (const auto& row : code_descriptions) {
@@ -81,10 +82,10 @@ std::optional<room_id> room_id::from_json(const json::value& value) noexcept {
 
 json::value room_id::to_json() const {
   if (as_number_) return json::value(static_cast<std::int64_t>(key_));
-  const char digits[4] = {
+  const std::array<char, 4> digits = {
       static_cast<char>('0' + key_ / 1000), static_cast<char>('0' + key_ / 100 % 10),
       static_cast<char>('0' + key_ / 10 % 10), static_cast<char>('0' + key_ % 10)};
-  return json::value(json::string_view(digits, 4));
+  return json::value(json::string_view(digits.data(), digits.size()));
 }
 
 namespace {

@@ -1,6 +1,7 @@
 #include "roomcast/ws_codec.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <new>
 
@@ -46,11 +47,12 @@ std::uint64_t read_big_endian(std::span<const char> data, std::size_t from, std:
 // XOR with the 4-byte key, 8 bytes at a time: the key repeated twice as bytes in memory, so the
 // word-wise XOR is right whatever the machine's byte order. Payloads start at key phase 0.
 void unmask(char* payload, std::size_t size, const char* key) noexcept {
-  char key_twice[8];
-  std::memcpy(key_twice, key, mask_key_size);
-  std::memcpy(key_twice + mask_key_size, key, mask_key_size);
-  std::uint64_t key_word;
-  std::memcpy(&key_word, key_twice, sizeof key_word);
+  std::array<char, 2 * mask_key_size> key_twice{};
+  std::memcpy(key_twice.data(), key, mask_key_size);
+  std::memcpy(key_twice.data() + mask_key_size, key, mask_key_size);
+  std::uint64_t key_word = 0;
+  static_assert(sizeof key_word == key_twice.size());
+  std::memcpy(&key_word, key_twice.data(), sizeof key_word);
   std::size_t i = 0;
   for (; i + 8 <= size; i += 8) {
     std::uint64_t word;
@@ -76,9 +78,10 @@ std::string_view cut_at_character(std::string_view text, std::size_t limit) noex
   return text.substr(0, end);
 }
 
-// Writes the header of an unfragmented (FIN set), unmasked server frame to `out` (room for
-// `max_header_size` bytes) and returns its size: 2, 4 or 10, the shortest form for `payload_size`.
-std::size_t encode_header(opcode op, std::size_t payload_size, char* out) noexcept {
+// Writes the header of an unfragmented (FIN set), unmasked server frame to the front of `out` and
+// returns its size: 2, 4 or 10, the shortest form for `payload_size`.
+std::size_t encode_header(opcode op, std::size_t payload_size,
+                          std::array<char, max_header_size>& out) noexcept {
   out[0] = static_cast<char>(fin_bit | static_cast<std::uint8_t>(op));
   if (payload_size < length_16) {
     out[1] = static_cast<char>(payload_size);
@@ -114,23 +117,23 @@ bool is_valid_close_code(std::uint16_t code) noexcept {
 }
 
 std::string encode_frame(opcode op, std::string_view payload) {
-  char header[max_header_size];
+  std::array<char, max_header_size> header{};
   const std::size_t header_size = encode_header(op, payload.size(), header);
   std::string frame;
   frame.reserve(header_size + payload.size());
-  frame.append(header, header_size);
+  frame.append(header.data(), header_size);
   frame.append(payload);
   return frame;
 }
 
 std::string encode_close(std::uint16_t code, std::string_view reason) {
   if (code == close_code::no_status) return encode_frame(opcode::close, {});
-  char body[max_control_payload];
+  std::array<char, max_control_payload> body{};
   body[0] = static_cast<char>(code >> 8);
   body[1] = static_cast<char>(code & 0xFF);
   const std::string_view kept = cut_at_character(reason, max_control_payload - 2);
-  if (!kept.empty()) std::memcpy(body + 2, kept.data(), kept.size());
-  return encode_frame(opcode::close, {body, 2 + kept.size()});
+  std::copy(kept.begin(), kept.end(), body.begin() + 2);
+  return encode_frame(opcode::close, {body.data(), 2 + kept.size()});
 }
 
 bool utf8_validator::feed(std::string_view bytes) noexcept {
@@ -151,7 +154,8 @@ bool utf8_validator::feed(std::string_view bytes) noexcept {
       if (lead < 0x80) continue;
       low_ = 0x80;
       high_ = 0xBF;
-      if (lead < 0xC2) {  // a continuation byte, or C0/C1 (overlong 2-byte forms)
+      if (lead < 0xC2 || lead >= 0xF5) {
+        // A continuation byte, C0/C1 (overlong 2-byte forms) or F5..FF (beyond U+10FFFF).
         failed_ = true;
       } else if (lead < 0xE0) {
         need_ = 1;
@@ -159,12 +163,10 @@ bool utf8_validator::feed(std::string_view bytes) noexcept {
         need_ = 2;
         if (lead == 0xE0) low_ = 0xA0;   // below: overlong (< U+0800)
         if (lead == 0xED) high_ = 0x9F;  // above: surrogates U+D800..U+DFFF
-      } else if (lead < 0xF5) {
+      } else {
         need_ = 3;
         if (lead == 0xF0) low_ = 0x90;   // below: overlong (< U+10000)
         if (lead == 0xF4) high_ = 0x8F;  // above: > U+10FFFF
-      } else {
-        failed_ = true;
       }
     } else {
       const unsigned char next = *p++;

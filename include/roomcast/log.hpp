@@ -44,7 +44,7 @@ void log_error(const Parts&... parts) {
  * goes on serving everyone else. */
 struct log_exception {
   const char* what_ran;
-  void operator()(std::exception_ptr error) const noexcept;
+  void operator()(const std::exception_ptr& error) const noexcept;
 };
 
 }  // namespace roomcast
