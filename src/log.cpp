@@ -1,5 +1,6 @@
 #include "roomcast/log.hpp"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <ctime>
@@ -12,7 +13,7 @@ std::atomic<log_format> current_format{log_format::text};
 
 // Escapes `text` for a JSON string (quotes, backslashes, control characters).
 void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
+  constexpr std::string_view hex = "0123456789abcdef";
   out += '"';
   for (const char c : text) {
     const auto byte = static_cast<unsigned char>(c);
@@ -66,9 +67,9 @@ void write_log(log_level level, std::string_view message) {
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  char stamp[32];
-  const auto stamp_length = std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
-  std::string time(stamp, stamp_length);
+  std::array<char, 32> stamp{};
+  const auto stamp_length = std::strftime(stamp.data(), stamp.size(), "%Y-%m-%dT%H:%M:%S", &utc);
+  std::string time(stamp.data(), stamp_length);
   time += '.';
   time += static_cast<char>('0' + millis / 100);
   time += static_cast<char>('0' + millis / 10 % 10);
@@ -76,7 +77,7 @@ void write_log(log_level level, std::string_view message) {
   time += 'Z';
   std::string line;
   if (current_format.load(std::memory_order_relaxed) == log_format::json) {
-    line = "{\"ts\":\"" + time + "\",\"level\":\"" + level_name(level) + "\",\"msg\":";
+    line = R"({"ts":")" + time + R"(","level":")" + level_name(level) + R"(","msg":)";
     append_json_string(line, message);
     line += "}\n";
   } else {
@@ -86,7 +87,7 @@ void write_log(log_level level, std::string_view message) {
   [[maybe_unused]] const auto written = ::write(STDERR_FILENO, line.data(), line.size());
 }
 
-void log_exception::operator()(std::exception_ptr error) const noexcept {
+void log_exception::operator()(const std::exception_ptr& error) const noexcept {
   if (!error) return;
   try {
     std::rethrow_exception(error);

@@ -1,8 +1,9 @@
 #include "roomcast/metrics.hpp"
 
-#include <iterator>
+#include <array>
 #include <sstream>
 #include <string_view>
+#include <tuple>
 
 #include "roomcast/hub.hpp"
 #include "roomcast/protocol.hpp"
@@ -11,14 +12,16 @@ namespace roomcast {
 namespace {
 
 // Every code a rejection can carry, in the order of server_metrics::rejections.
-constexpr int rejection_codes[] = {4000, 4001, 4002, 4003, 4004, 4005, 4006, 4007,
-                                   4008, 4009, 5001, 5002, 5003, 5004, 5005};
+constexpr std::array rejection_codes = {4000, 4001, 4002, 4003, 4004, 4005, 4006, 4007,
+                                        4008, 4009, 5001, 5002, 5003, 5004, 5005};
+static_assert(rejection_codes.size() + 1 == std::tuple_size_v<decltype(server_metrics::rejections)>,
+              "one counter per code, and a spare last one");
 
 std::size_t rejection_index(int code) noexcept {
-  for (std::size_t i = 0; i < std::size(rejection_codes); ++i) {
+  for (std::size_t i = 0; i < rejection_codes.size(); ++i) {
     if (rejection_codes[i] == code) return i;
   }
-  return std::size(rejection_codes);  // the spare last slot
+  return rejection_codes.size();  // the spare last slot
 }
 
 void header(std::ostringstream& out, const char* name, const char* type, const char* help) {

@@ -100,11 +100,6 @@ bool outbox::idle() const {
   return !writer_running_;
 }
 
-std::size_t outbox::waiting() const {
-  const std::lock_guard lock(mutex_);
-  return waiting_.size();
-}
-
 bool outbox::has_room() const {
   const std::lock_guard lock(mutex_);
   return !writer_running_ || waiting_.size() < limit_;

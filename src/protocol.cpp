@@ -1,9 +1,11 @@
 #include "roomcast/protocol.hpp"
 
+#include <array>
 #include <cmath>
 #include <exception>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/parse_options.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "roomcast/rules.hpp"
@@ -20,7 +22,7 @@ struct code_description {
   std::string_view text;
 };
 
-constexpr code_description code_descriptions[] = {
+constexpr auto code_descriptions = std::to_array<code_description>({
     {wire_code::ok, "ok", "ok"},
     {wire_code::malformed_frame, "malformed_frame", "The frame is not a JSON object."},
     {wire_code::unknown_type, "unknown_type", "Unknown message type."},
@@ -39,7 +41,7 @@ constexpr code_description code_descriptions[] = {
     {wire_code::room_full, "room_full", "That room is full."},
     {wire_code::no_such_room, "no_such_room", "That room does not exist."},
     {wire_code::too_many_rooms, "too_many_rooms", "The server has no room for another room."},
-};
+});
 
 const code_description& description_of(wire_code code) noexcept {
   for (const auto& row : code_descriptions) {
@@ -80,10 +82,10 @@ std::optional<room_id> room_id::from_json(const json::value& value) noexcept {
 
 json::value room_id::to_json() const {
   if (as_number_) return json::value(static_cast<std::int64_t>(key_));
-  const char digits[4] = {
+  const std::array<char, 4> digits = {
       static_cast<char>('0' + key_ / 1000), static_cast<char>('0' + key_ / 100 % 10),
       static_cast<char>('0' + key_ / 10 % 10), static_cast<char>('0' + key_ % 10)};
-  return json::value(json::string_view(digits, 4));
+  return json::value(json::string_view(digits.data(), digits.size()));
 }
 
 namespace {
@@ -143,18 +145,19 @@ parse_result parse_say(const json::object& frame, std::size_t max_text) {
       return rejection{wire_code::empty_text};
     case rules::text_verdict::too_long:
       return rejection{wire_code::text_too_long};
-    case rules::text_verdict::invalid:
-      break;
   }
-  return rejection{wire_code::invalid_field};
+  return rejection{wire_code::text_too_long};  // unreachable for a valid enum value
 }
 
 }  // namespace
 
 parse_result parse_command(std::string_view frame, std::size_t max_text) noexcept {
+  // The WebSocket codec has validated the frame as UTF-8 (see protocol.hpp): the parser need not
+  // check it again. \u escapes are still decoded, and a lone surrogate refused, by the parser.
+  static constexpr json::parse_options already_valid_utf8{.allow_invalid_utf8 = true};
   try {
     boost::system::error_code ec;
-    const json::value document = json::parse(frame, ec);
+    const json::value document = json::parse(frame, ec, {}, already_valid_utf8);
     if (ec || !document.is_object()) return rejection{wire_code::malformed_frame};
     const json::object& object = document.get_object();
     switch (classify(object.if_contains("type"))) {

@@ -1,6 +1,7 @@
 #include "roomcast/ws_codec.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <new>
 
@@ -17,6 +18,8 @@ constexpr std::uint8_t length_16 = 126;
 constexpr std::uint8_t length_64 = 127;
 constexpr std::size_t mask_key_size = 4;
 constexpr std::uint64_t high_bits = 0x8080'8080'8080'8080;
+// The largest server frame header: 2 bytes plus a 64-bit length (server frames are unmasked).
+constexpr std::size_t max_header_size = 10;
 // The first allocation for a fragmented message: tiny fragments should not mean many reallocations.
 constexpr std::size_t min_assembly = 256;
 
@@ -44,11 +47,12 @@ std::uint64_t read_big_endian(std::span<const char> data, std::size_t from, std:
 // XOR with the 4-byte key, 8 bytes at a time: the key repeated twice as bytes in memory, so the
 // word-wise XOR is right whatever the machine's byte order. Payloads start at key phase 0.
 void unmask(char* payload, std::size_t size, const char* key) noexcept {
-  char key_twice[8];
-  std::memcpy(key_twice, key, mask_key_size);
-  std::memcpy(key_twice + mask_key_size, key, mask_key_size);
-  std::uint64_t key_word;
-  std::memcpy(&key_word, key_twice, sizeof key_word);
+  std::array<char, 2 * mask_key_size> key_twice{};
+  std::memcpy(key_twice.data(), key, mask_key_size);
+  std::memcpy(key_twice.data() + mask_key_size, key, mask_key_size);
+  std::uint64_t key_word = 0;
+  static_assert(sizeof key_word == key_twice.size());
+  std::memcpy(&key_word, key_twice.data(), sizeof key_word);
   std::size_t i = 0;
   for (; i + 8 <= size; i += 8) {
     std::uint64_t word;
@@ -74,23 +78,10 @@ std::string_view cut_at_character(std::string_view text, std::size_t limit) noex
   return text.substr(0, end);
 }
 
-}  // namespace
-
-bool is_valid_close_code(std::uint16_t code) noexcept {
-  if (code < 1000 || code >= 5000) return false;
-  if (code >= 3000) return true;  // 3000-3999 registered, 4000-4999 private use
-  switch (code) {
-    case 1004:  // reserved
-    case 1005:  // no status: local only
-    case 1006:  // abnormal closure: local only
-    case 1015:  // TLS failure: local only
-      return false;
-    default:
-      return code <= 1014;  // 1016-2999 are not assigned
-  }
-}
-
-std::size_t encode_header(opcode op, std::size_t payload_size, char* out) noexcept {
+// Writes the header of an unfragmented (FIN set), unmasked server frame to the front of `out` and
+// returns its size: 2, 4 or 10, the shortest form for `payload_size`.
+std::size_t encode_header(opcode op, std::size_t payload_size,
+                          std::array<char, max_header_size>& out) noexcept {
   out[0] = static_cast<char>(fin_bit | static_cast<std::uint8_t>(op));
   if (payload_size < length_16) {
     out[1] = static_cast<char>(payload_size);
@@ -109,24 +100,40 @@ std::size_t encode_header(opcode op, std::size_t payload_size, char* out) noexce
   return max_header_size;
 }
 
+}  // namespace
+
+bool is_valid_close_code(std::uint16_t code) noexcept {
+  if (code < 1000 || code >= 5000) return false;
+  if (code >= 3000) return true;  // 3000-3999 registered, 4000-4999 private use
+  switch (code) {
+    case 1004:  // reserved
+    case 1005:  // no status: local only
+    case 1006:  // abnormal closure: local only
+    case 1015:  // TLS failure: local only
+      return false;
+    default:
+      return code <= 1014;  // 1016-2999 are not assigned
+  }
+}
+
 std::string encode_frame(opcode op, std::string_view payload) {
-  char header[max_header_size];
+  std::array<char, max_header_size> header{};
   const std::size_t header_size = encode_header(op, payload.size(), header);
   std::string frame;
   frame.reserve(header_size + payload.size());
-  frame.append(header, header_size);
+  frame.append(header.data(), header_size);
   frame.append(payload);
   return frame;
 }
 
 std::string encode_close(std::uint16_t code, std::string_view reason) {
   if (code == close_code::no_status) return encode_frame(opcode::close, {});
-  char body[max_control_payload];
+  std::array<char, max_control_payload> body{};
   body[0] = static_cast<char>(code >> 8);
   body[1] = static_cast<char>(code & 0xFF);
   const std::string_view kept = cut_at_character(reason, max_control_payload - 2);
-  if (!kept.empty()) std::memcpy(body + 2, kept.data(), kept.size());
-  return encode_frame(opcode::close, {body, 2 + kept.size()});
+  std::copy(kept.begin(), kept.end(), body.begin() + 2);
+  return encode_frame(opcode::close, {body.data(), 2 + kept.size()});
 }
 
 bool utf8_validator::feed(std::string_view bytes) noexcept {
@@ -147,7 +154,8 @@ bool utf8_validator::feed(std::string_view bytes) noexcept {
       if (lead < 0x80) continue;
       low_ = 0x80;
       high_ = 0xBF;
-      if (lead < 0xC2) {  // a continuation byte, or C0/C1 (overlong 2-byte forms)
+      if (lead < 0xC2 || lead >= 0xF5) {
+        // A continuation byte, C0/C1 (overlong 2-byte forms) or F5..FF (beyond U+10FFFF).
         failed_ = true;
       } else if (lead < 0xE0) {
         need_ = 1;
@@ -155,12 +163,10 @@ bool utf8_validator::feed(std::string_view bytes) noexcept {
         need_ = 2;
         if (lead == 0xE0) low_ = 0xA0;   // below: overlong (< U+0800)
         if (lead == 0xED) high_ = 0x9F;  // above: surrogates U+D800..U+DFFF
-      } else if (lead < 0xF5) {
+      } else {
         need_ = 3;
         if (lead == 0xF0) low_ = 0x90;   // below: overlong (< U+10000)
         if (lead == 0xF4) high_ = 0x8F;  // above: > U+10FFFF
-      } else {
-        failed_ = true;
       }
     } else {
       const unsigned char next = *p++;
@@ -187,11 +193,11 @@ struct frame_reader::frame_header {
 // Looks at the header at the front of `data`, checking each part as soon as its bytes are there
 // and always in the same order, so that a bad header is refused with the same code however the
 // input was split. True when the header is whole and acceptable; otherwise `out` says need_more
-// (with `needed`) or fail.
+// or fail.
 bool frame_reader::parse_header(std::span<const char> data, frame_header& header,
                                 result& out) const noexcept {
-  const auto need = [&out](std::size_t bytes) {
-    out = {.what = kind::need_more, .needed = bytes};
+  const auto need_more = [&out] {
+    out = {.what = kind::need_more};
     return false;
   };
   const auto refuse = [&out](std::uint16_t code) {
@@ -199,7 +205,7 @@ bool frame_reader::parse_header(std::span<const char> data, frame_header& header
     return false;
   };
 
-  if (data.empty()) return need(2);
+  if (data.empty()) return need_more();
   const std::uint8_t first = byte_at(data, 0);
   header.op = first & opcode_bits;
   header.fin = (first & fin_bit) != 0;
@@ -214,14 +220,14 @@ bool frame_reader::parse_header(std::span<const char> data, frame_header& header
     return refuse(close_code::protocol_error);  // a new message before the last one ended
   }
 
-  if (data.size() < 2) return need(2);
+  if (data.size() < 2) return need_more();
   const std::uint8_t second = byte_at(data, 1);
   if ((second & mask_bit) == 0) return refuse(close_code::protocol_error);  // clients must mask
   const std::uint8_t short_length = second & length_bits;
   if (control && short_length > max_control_payload) return refuse(close_code::protocol_error);
   const std::size_t extended = short_length == length_64 ? 8 : short_length == length_16 ? 2 : 0;
   header.header_size = 2 + extended + mask_key_size;
-  if (data.size() < 2 + extended) return need(header.header_size);
+  if (data.size() < 2 + extended) return need_more();
 
   std::uint64_t length = short_length;
   if (extended == 2) {
@@ -239,7 +245,7 @@ bool frame_reader::parse_header(std::span<const char> data, frame_header& header
     if (length > max_message_ - before) return refuse(close_code::too_big);
   }
   header.length = static_cast<std::size_t>(length);
-  if (data.size() < header.header_size) return need(header.header_size + header.length);
+  if (data.size() < header.header_size) return need_more();
   return true;
 }
 
@@ -260,7 +266,7 @@ frame_reader::result frame_reader::next(std::span<char> data) noexcept {
     }
     const std::size_t frame_size = header.header_size + header.length;
     if (rest.size() < frame_size) {
-      return {.what = kind::need_more, .consumed = offset, .needed = frame_size};
+      return {.what = kind::need_more, .consumed = offset};
     }
     char* const payload = rest.data() + header.header_size;
     unmask(payload, header.length, payload - mask_key_size);

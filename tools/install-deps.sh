@@ -7,7 +7,7 @@
 set -euo pipefail
 
 build_packages=(g++ cmake ninja-build libboost1.81-dev libboost-json1.81-dev)
-test_packages=(catch2 libtrompeloeil-cpp-dev clang libfuzzer-14-dev libclang-rt-14-dev)
+test_packages=(catch2 libtrompeloeil-cpp-dev clang clang-tidy-14 libfuzzer-14-dev libclang-rt-14-dev)
 
 packages=("${build_packages[@]}")
 [[ "${1:-}" == "--build" ]] || packages+=("${test_packages[@]}")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian 12, as root), then builds and runs the whole test suite:
-#   1. release build: unit + integration tests (ctest)
+#   1. release build: unit + integration tests (ctest), then clang-tidy over src/ (tools/lint.sh,
+#      on the release build's compile commands)
 #   2. asan preset (AddressSanitizer + UndefinedBehaviorSanitizer): the same tests
 #   3. tsan preset (ThreadSanitizer): the integration tests (server on 2 threads)
 #   4. the libFuzzer smoke run (tools/fuzz/smoke.sh): regressions + 8 s per target
@@ -46,6 +47,20 @@ run_ctest() {
 }
 
 run_ctest release || failed=$((failed + 1))
+
+# clang-tidy (tools/lint.sh): one count per source file, clean or not.
+echo "== [lint]"
+t0=$(date +%s)
+log=$(mktemp)
+tools/lint.sh 2>&1 | tee "$log"
+line=$(grep -E '^lint: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n1)
+rm -f "$log"
+if [[ -z "$line" ]]; then failed=$((failed + 1)); else
+  passed=$((passed + $(awk '{print $2}' <<<"$line")))
+  failed=$((failed + $(awk '{print $4}' <<<"$line")))
+fi
+echo "== [lint] $(($(date +%s) - t0)) s"
+
 run_ctest asan || failed=$((failed + 1))
 run_ctest tsan || failed=$((failed + 1))  # the integration tests, multi-threaded, under TSan
 

@@ -28,10 +28,6 @@ void log(log_level level, const Parts&... parts) {
   write_log(level, line.str());
 }
 template <class... Parts>
-void log_debug(const Parts&... parts) {
-  log(log_level::debug, parts...);
-}
-template <class... Parts>
 void log_info(const Parts&... parts) {
   log(log_level::info, parts...);
 }
@@ -48,7 +44,7 @@ void log_error(const Parts&... parts) {
  * goes on serving everyone else. */
 struct log_exception {
   const char* what_ran;
-  void operator()(std::exception_ptr error) const noexcept;
+  void operator()(const std::exception_ptr& error) const noexcept;
 };
 
 }  // namespace roomcast

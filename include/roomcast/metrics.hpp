@@ -21,7 +21,7 @@ class latency_histogram {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
   void observe(std::chrono::nanoseconds elapsed) noexcept;
   /** Appends `# HELP`, `# TYPE` and the `_bucket`/`_sum`/`_count` series. */
-  void render(std::string& out, const char* name, const char* help) const;
+  void render(std::string& text, const char* name, const char* help) const;
   std::uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
 
  private:

@@ -67,9 +67,6 @@ class outbox {
   /** Nothing waiting and no writer running. Thread-safe. */
   bool idle() const;
 
-  /** Frames waiting, not counting a batch being written. Thread-safe. */
-  std::size_t waiting() const;
-
   /** Whether queue-side offers are still accepted (own replies wait for room while false). */
   bool has_room() const;
 

@@ -51,7 +51,7 @@ class room_id {
 
   /** 0..9999; the string "0042" and the number 42 cannot both exist (42 is not four digits). */
   std::uint16_t key() const noexcept { return key_; }
-  bool written_as_number() const noexcept { return as_number_; }
+  /** The room number in the form its client wrote it. */
   boost::json::value to_json() const;
 
   friend bool operator==(const room_id& a, const room_id& b) noexcept { return a.key_ == b.key_; }
@@ -92,7 +92,12 @@ struct rejection {
 using parse_result = std::variant<command, rejection>;
 
 /** Parses one client text frame. Never throws: every input is a command or a rejection.
- * `max_text` is the chat message limit in code points. */
+ * `max_text` is the chat message limit in code points.
+ *
+ * Precondition: `frame` is valid UTF-8, as every text message `ws::frame_reader` hands over is
+ * (it closes the connection with 1007 otherwise). That check is the only one: the JSON parser
+ * does not repeat it, nor do the rules (rules.hpp). JSON `\u` escapes cannot break it: Boost.JSON
+ * decodes them to valid UTF-8 and refuses a lone surrogate ("\ud800") as malformed (4000). */
 parse_result parse_command(std::string_view frame, std::size_t max_text) noexcept;
 
 /** The `event` field of a room broadcast. */

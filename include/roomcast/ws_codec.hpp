@@ -46,18 +46,13 @@ inline constexpr std::uint16_t too_big = 1009;
  * (1016–2999); a peer that sends one gets 1002. */
 bool is_valid_close_code(std::uint16_t code) noexcept;
 
-/** The largest server frame header: 2 bytes plus a 64-bit length (server frames are unmasked). */
-inline constexpr std::size_t max_header_size = 10;
 /** Control frames (close, ping, pong) carry at most this many payload bytes (RFC 6455, 5.5). */
 inline constexpr std::size_t max_control_payload = 125;
 
-/** Writes the header of an unfragmented (FIN set), unmasked server frame to `out` (room for
- * `max_header_size` bytes) and returns its size: 2, 4 or 10, the shortest form for
- * `payload_size`. Lets a writer gather the header and a shared payload without copying it. */
-std::size_t encode_header(opcode op, std::size_t payload_size, char* out) noexcept;
-
-/** A whole server frame, header and payload, in one allocation: the form a broadcast is
- * encoded in once and shared by every recipient. Control frames must keep to 125 bytes. */
+/** A whole unfragmented (FIN set), unmasked server frame, header and payload, in one allocation:
+ * the form a broadcast is encoded in once and shared by every recipient. The header takes the
+ * shortest length form for the payload (2, 4 or 10 bytes). Control frames must keep to 125 bytes.
+ */
 std::string encode_frame(opcode op, std::string_view payload);
 
 /** A whole close frame: `code` then `reason`, the reason cut (at a UTF-8 character boundary, so
@@ -95,7 +90,7 @@ class utf8_validator {
  *     for (;;) {
  *       auto r = reader.next(buffer);
  *       buffer.consume(r.consumed);
- *       if (r.what == result::kind::need_more) break;  // read more, r.needed says how much
+ *       if (r.what == result::kind::need_more) break;  // read more, then call next() again
  *       ...  // handle r; r.payload stays valid until the next call to next()
  *     }
  *
@@ -126,10 +121,6 @@ class frame_reader {
     /** close: the peer's code (1005 when the frame had none); fail: the close code to send the
      * peer: 1002 (protocol violation), 1007 (text that is not UTF-8) or 1009 (message too big). */
     std::uint16_t code = 0;
-    /** need_more: how many bytes, counted after the `consumed` ones, the frame at the front needs
-     * in all (its whole size once its header is in, else the part of the header known to be
-     * needed), so a caller can size its next read. Never more than 14 + max(max_message, 125). */
-    std::size_t needed = 0;
   };
 
   /** Reads the frames at the front of `data` (unmasking them in place) and returns at the first

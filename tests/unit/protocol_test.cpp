@@ -7,6 +7,8 @@
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 
+#include "roomcast/ws_codec.hpp"
+
 using namespace roomcast;
 namespace json = boost::json;
 
@@ -33,12 +35,12 @@ TEST_CASE("the seed client's first frame creates or joins a room") {
   REQUIRE(std::holds_alternative<create_room>(create));
   CHECK(std::get<create_room>(create).name == "alice");
   CHECK(std::get<create_room>(create).room.key() == 1234);
-  CHECK(std::get<create_room>(create).room.written_as_number());
+  CHECK(std::get<create_room>(create).room.to_json() == 1234);  // replies keep the number
 
   const auto join = parse_ok(R"({"name":"bob","roomId":"1234","type":"join","text":"","id":1})");
   REQUIRE(std::holds_alternative<join_room>(join));
   CHECK(std::get<join_room>(join).room.key() == 1234);
-  CHECK_FALSE(std::get<join_room>(join).room.written_as_number());
+  CHECK(std::get<join_room>(join).room.to_json() == "1234");  // and the string
 }
 
 TEST_CASE("a click on the seed client's Send button is a chat message") {
@@ -93,8 +95,61 @@ TEST_CASE("malformed frames are refused with a documented code") {
     CHECK(parse_refused(R"({"text":")" + hundred_han + "x\"}").code == wire_code::text_too_long);
     CHECK(parse_refused(R"({"text":"abc"})", 2).code == wire_code::text_too_long);
   }
-  SECTION("invalid UTF-8 inside JSON") {
-    CHECK(parse_refused("{\"text\":\"\xff\"}").code == wire_code::malformed_frame);
+}
+
+// parse_command takes frames the WebSocket codec has validated as UTF-8 (its precondition); the
+// codec's refusal of the rest is in ws_codec_test.cpp. What JSON escapes decode to is the parser's.
+TEST_CASE("JSON escapes cannot make a name or a text that is not valid UTF-8") {
+  const auto valid_utf8 = [](std::string_view bytes) {
+    ws::utf8_validator check;
+    return check.feed(bytes) && check.complete();
+  };
+  SECTION("a lone surrogate is refused as malformed, as a name or as a text") {
+    // Each once near the end of the frame and once followed by more fields: Boost.JSON decodes
+    // an escape on two paths, depending on how much input is left.
+    for (const char* escape : {R"(\ud800)", R"(\udbff)", R"(\udc00)", R"(\udfff)",
+                               R"(\ud800\u0041)", R"(\ud800x)", R"(\ud800\ud800)"}) {
+      INFO(escape);
+      const std::string name = std::string(R"(")") + escape + R"(")";
+      CHECK(parse_refused(R"({"type":"create","roomId":1234,"name":)" + name + "}").code
+            == wire_code::malformed_frame);
+      CHECK(
+          parse_refused(R"({"type":"create","name":)" + name + R"(,"roomId":1234,"text":""})").code
+          == wire_code::malformed_frame);
+      CHECK(parse_refused(R"({"text":)" + name + "}").code == wire_code::malformed_frame);
+      CHECK(parse_refused(R"({"text":)" + name + R"(,"type":"message","id":1700000000000})").code
+            == wire_code::malformed_frame);
+    }
+  }
+  SECTION("a surrogate pair is one valid 4-byte character") {
+    const auto admitted =
+        parse_ok(R"({"type":"create","roomId":1234,"name":"\ud83d\ude00 \u5c0f\u660e"})");
+    const auto& name = std::get<create_room>(admitted).name;
+    CHECK(name == "😀 小明");
+    CHECK(valid_utf8(name));
+
+    std::string escaped;
+    for (int i = 0; i < 32; ++i)
+      escaped += R"(\ud83d\ude00)";
+    const auto longest = parse_ok(R"({"type":"join","roomId":1234,"name":")" + escaped + R"("})");
+    CHECK(std::get<join_room>(longest).name.size() == 4 * 32);  // 32 code points: the limit
+    CHECK(parse_refused(R"({"type":"join","roomId":1234,"name":")" + escaped + R"(a"})").code
+          == wire_code::invalid_name);
+
+    const auto said = parse_ok(R"({"text":"\ud83d\ude00\ud83d\ude00"})", 2);
+    CHECK(std::get<say>(said).text == "😀😀");
+    CHECK(valid_utf8(std::get<say>(said).text));
+    CHECK(parse_refused(R"({"text":"\ud83d\ude00\ud83d\ude00!"})", 2).code
+          == wire_code::text_too_long);
+  }
+  SECTION("escaped controls are valid UTF-8, and still no part of a name") {
+    CHECK(parse_refused(R"({"type":"create","roomId":1234,"name":"a\u0000"})").code
+          == wire_code::invalid_name);
+    CHECK(parse_refused(R"({"type":"create","roomId":1234,"name":"\u009f"})").code
+          == wire_code::invalid_name);
+    CHECK(std::get<create_room>(parse_ok(R"({"type":"create","roomId":1234,"name":"\u00a1"})")).name
+          == "\xC2\xA1");
+    CHECK(std::get<say>(parse_ok(R"({"text":"a\u0000b"})")).text == std::string("a\0b", 3));
   }
 }
 

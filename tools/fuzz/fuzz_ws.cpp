@@ -216,9 +216,6 @@ void check_call(const ws::frame_reader& reader, const ws::frame_reader::result& 
   switch (r.what) {
     case kind::need_more:
       FUZZ_CHECK(r.payload.empty() && r.code == 0, "need_more with a payload or code");
-      FUZZ_CHECK(r.needed > buffer.size() - r.consumed, "need_more, but the ", r.needed,
-                 " bytes needed are there (", buffer.size() - r.consumed, ")");
-      FUZZ_CHECK(r.needed <= 14 + std::max<std::size_t>(max, 125), "needed ", r.needed);
       // Idle: nothing buffered means no memory held.
       FUZZ_CHECK(reader.buffered() != 0 || reader.capacity() == 0, "idle reader holds ",
                  reader.capacity(), " bytes");
@@ -295,8 +292,11 @@ void check_round_trips(std::string_view stream, const std::array<std::uint8_t, 4
                   [](std::size_t) { return std::size_t{1} << 20; })
                  == binary,
              "binary frame of ", stream.size(), " bytes does not round-trip");
-  char header[ws::max_header_size];
-  const std::size_t header_size = ws::encode_header(ws::opcode::text, stream.size(), header);
+  const std::string text = ws::encode_frame(ws::opcode::text, stream);
+  FUZZ_CHECK(text.size() >= stream.size()
+                 && std::string_view(text).substr(text.size() - stream.size()) == stream,
+             "a text frame does not end with its payload");
+  const std::size_t header_size = text.size() - stream.size();
   FUZZ_CHECK(header_size
                  == (stream.size() < 126     ? 2
                      : stream.size() < 65536 ? 4
