@@ -208,7 +208,7 @@ std::string help_text() {
   return out.str();
 }
 
-config_result fail(std::string message) {
+config_result fail(const std::string& message) {
   return {std::nullopt, "roomcast: " + message + " (see --help)", 2};
 }
 

@@ -104,6 +104,12 @@ struct hub::state : std::enable_shared_from_this<hub::state> {
   void handle(room& r, member_left& left);
   void broadcast(room& r, const room_event& event, member* also = nullptr,
                  frame::clock::time_point arrived = {}, const personal_frame& instead = {});
+  // Hands one event to every member (and `also`); returns the members whose outbox was full.
+  std::vector<room::seat> hand_out(room& r, const room_event& event, member* also = nullptr,
+                                   frame::clock::time_point arrived = {},
+                                   const personal_frame& instead = {});
+  // Removes slow members (ascending ids) from the room, frees their names, tells them to close.
+  void evict_all(room& r, const std::vector<room::seat>& slow);
   void unlist_if_empty(room& r);
   room_event event_for(room& r, room_event_kind kind, std::string_view name,
                        std::span<const std::string_view> members = {});
@@ -114,6 +120,9 @@ namespace {
 // Queues `message`, waiting for space when the inbox is full. An error means the room has ended.
 net::awaitable<void> enqueue(inbox_channel& inbox, room_message message) {
   if (inbox.try_send(error_code{}, std::move(message))) co_return;
+  // A try_send that fails has not moved from `message` (Asio constructs the payload only when
+  // it accepts it).
+  // NOLINTNEXTLINE(bugprone-use-after-move)
   co_await inbox.async_send(error_code{}, std::move(message), use_nothrow);
 }
 
@@ -249,6 +258,37 @@ void hub::state::handle(room& r, member_left& left) {
 
 void hub::state::broadcast(room& r, const room_event& event, member* also,
                            frame::clock::time_point arrived, const personal_frame& instead) {
+  auto slow = hand_out(r, event, also, arrived, instead);
+  // A full outbox means the member has stopped keeping up. It is removed (so it can no longer
+  // hold the room back or pin memory) and told to close; the others hear that it left. The
+  // members found slow by one hand-out are all removed before any of their leave notices goes
+  // out, and notices that find more slow members make another round: no recursion, and k
+  // evictions in a room of n cost O(n + k·(n−k)) deliveries.
+  while (!slow.empty()) {
+    evict_all(r, slow);
+    std::vector<room::seat> more;
+    for (const auto& seat : slow) {
+      room_event notice = event_for(r, room_event_kind::leave, seat.name);
+      notice.reason = leave_reason::slow_consumer;
+      auto found = hand_out(r, notice);
+      more.insert(more.end(), std::make_move_iterator(found.begin()),
+                  std::make_move_iterator(found.end()));
+    }
+    // A member found slow by several notices is evicted once.
+    std::sort(more.begin(), more.end(),
+              [](const room::seat& a, const room::seat& b) { return a.member_id < b.member_id; });
+    more.erase(std::unique(more.begin(), more.end(),
+                           [](const room::seat& a, const room::seat& b) {
+                             return a.member_id == b.member_id;
+                           }),
+               more.end());
+    slow = std::move(more);
+  }
+}
+
+std::vector<room::seat> hub::state::hand_out(room& r, const room_event& event, member* also,
+                                             frame::clock::time_point arrived,
+                                             const personal_frame& instead) {
   // A chat message's frame counts down its recipients' writes (plus one held here while
   // handing it out), so that whoever lets go of it last can measure its delivery latency.
   const bool timed = arrived != frame::clock::time_point{};
@@ -269,27 +309,29 @@ void hub::state::broadcast(room& r, const room_event& event, member* also,
       && delivery_latency != nullptr) {
     delivery_latency->observe(frame::clock::now() - arrived);
   }
+  return slow;
+}
 
-  // A full outbox means the member has stopped keeping up. It is removed (so it can no longer
-  // hold the room back or pin memory) and told to close; the others hear that it left.
-  for (auto& seat : slow) {
-    const auto it = find_seat(r, seat.member_id);
-    if (it == r.members_.end()) continue;
-    r.members_.erase(it);
-    r.users_.store(r.members_.size(), std::memory_order_relaxed);
+void hub::state::evict_all(room& r, const std::vector<room::seat>& slow) {
+  // `slow` is in delivery order, so its ids ascend: one pass over the members removes them all.
+  const auto is_slow = [&slow](const room::seat& seat) {
+    return std::binary_search(
+        slow.begin(), slow.end(), seat,
+        [](const room::seat& a, const room::seat& b) { return a.member_id < b.member_id; });
+  };
+  std::erase_if(r.members_, is_slow);
+  r.users_.store(r.members_.size(), std::memory_order_relaxed);
+  for (const auto& seat : slow) {
     counters.members.fetch_sub(1, std::memory_order_relaxed);
     counters.evictions.fetch_add(1, std::memory_order_relaxed);
     if (const auto name = r.names_.find(seat.name);
         name != r.names_.end() && name->second == seat.member_id) {
       r.names_.erase(name);
     }
-    unlist_if_empty(r);
     log_info("evicting slow consumer '", seat.name, "' from room ", r.id_.key());
     seat.who->evict();
-    room_event notice = event_for(r, room_event_kind::leave, seat.name);
-    notice.reason = leave_reason::slow_consumer;
-    broadcast(r, notice);
   }
+  unlist_if_empty(r);
 }
 
 hub::hub(net::any_io_executor executor, const hub_options& options,

@@ -1,6 +1,7 @@
 #include "roomcast/server.hpp"
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <thread>
@@ -208,8 +209,16 @@ struct server::impl {
 server::server(const config& settings) : impl_(std::make_unique<impl>(settings)) {}
 
 server::~server() {
-  stop();
-  wait();
+  try {
+    stop();
+    wait();
+  } catch (...) {
+    // A destructor must not throw; what could (an allocation in dispatch, a failed join) leaves
+    // the threads to the process's exit.
+    std::fputs("roomcast: error while stopping the server\n", stderr);
+    (void)impl_.release();
+    return;
+  }
   if (impl_->forced_stop) {
     // Coroutines abandoned in a channel wait own their channel; destroying the io_context now
     // would destroy such a channel from inside Asio 1.26's channel_service::shutdown, which holds

@@ -421,7 +421,10 @@ class connection final : public member, public std::enable_shared_from_this<conn
       }
       auto [ec, written] = co_await net::async_write(socket_, buffers, use_nothrow);
       if (ec) {
-        carry_out(lifecycle_.on_write_failed(ec.message()));  // shuts the outbox: the loop ends
+        // A broken socket ends the connection in any state; the lifecycle records why.
+        // (disconnect, not carry_out: a write failure never sends anything more.)
+        lifecycle_.on_write_failed(ec.message());
+        disconnect();  // shuts the outbox: take() ends the loop
         continue;
       }
       for (const auto& waiting : batch) {

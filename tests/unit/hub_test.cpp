@@ -53,8 +53,7 @@ room_id room_number(std::string_view digits) {
 
 struct hub_fixture {
   net::io_context io;
-  hub rooms{io.get_executor(),
-            hub_options{.room_inbox = 4, .max_rooms = 3, .max_members = 3}};
+  hub rooms{io.get_executor(), hub_options{.room_inbox = 4, .max_rooms = 3, .max_members = 3}};
 
   // Rooms must end before the io_context is destroyed (see hub::shutdown).
   ~hub_fixture() {
@@ -223,6 +222,38 @@ TEST_CASE_METHOD(hub_fixture, "a member whose outbox is full is evicted and the 
     recording_member newcomer;
     enter(join, "1234", "slow", newcomer);
   }
+}
+
+TEST_CASE_METHOD(hub_fixture,
+                 "members found slow together all leave before any of their notices goes out") {
+  recording_member alice, slow1, slow2;
+  const auto a = enter(create, "1234", "alice", alice);
+  enter(join, "1234", "slow1", slow1);
+  enter(join, "1234", "slow2", slow2);
+  const auto seen_by_slow1 = slow1.frames.size();
+  const auto seen_by_slow2 = slow2.frames.size();
+
+  slow1.answer = delivery::full;
+  slow2.answer = delivery::full;
+  REQUIRE_CALL(*slow1.mock, evict());
+  REQUIRE_CALL(*slow2.mock, evict());
+  run(rooms.say(a, "anyone?"));
+
+  // Each notice goes to the members that remain, and counts only them.
+  REQUIRE(alice.frames.size() >= 3);
+  const auto& first = alice.frames[alice.frames.size() - 2];
+  const auto& second = alice.frames.back();
+  CHECK(first.at("name") == "slow1");
+  CHECK(second.at("name") == "slow2");
+  for (const auto* notice : {&first, &second}) {
+    CHECK(notice->at("reason") == "slow_consumer");
+    CHECK(notice->at("users") == 1);
+  }
+  // The slow members were offered the message only, never a notice.
+  CHECK(slow1.frames.size() == seen_by_slow1 + 1);
+  CHECK(slow2.frames.size() == seen_by_slow2 + 1);
+  CHECK(rooms.counters().evictions == 2);
+  CHECK(rooms.counters().members == 1);
 }
 
 TEST_CASE_METHOD(hub_fixture, "a member whose connection is closing is skipped, not evicted") {

@@ -518,7 +518,8 @@ class harness {
   }
 
   // What the room does for one event: number it, hand it to every member (and `also`), then
-  // evict the members whose outbox was full, each eviction being an event of its own.
+  // evict the members whose outbox was full: all of them leave the room, then each one's leave
+  // notice is an event of its own.
   void emit(model_room& r, room_event_kind kind, const std::string& name, const std::string& text,
             leave_reason reason, peer* also) {
     json::object fields;
@@ -581,14 +582,14 @@ class harness {
       if (s.who->fm->answer == delivery::full) slow.push_back(s);
     }
     if (also != nullptr) hand_to(*also);
+    // Every member found slow is removed first; then each one's leave notice goes out.
     for (const auto& s : slow) {
-      const auto it = find_member(r, s.member_id);
-      if (it == r.members.end()) continue;  // evicted by a nested eviction notice already
-      r.members.erase(it);
+      r.members.erase(find_member(r, s.member_id));
       s.who->expect_evicted = true;
       ++evictions_;
-      emit(r, room_event_kind::leave, s.name, {}, leave_reason::slow_consumer, nullptr);
     }
+    for (const auto& s : slow)
+      emit(r, room_event_kind::leave, s.name, {}, leave_reason::slow_consumer, nullptr);
   }
 
   // ---- the checks, after every step ------------------------------------------------------
