@@ -94,8 +94,6 @@ struct hub::state : std::enable_shared_from_this<hub::state> {
   net::awaitable<void> remove(membership seat, leave_reason reason);
   net::awaitable<void> run_room(std::shared_ptr<room> r);
 
-  // Not a lambda inside run_room: g++ 12 lets a lambda in a coroutine body that captures a
-  // coroutine parameter by reference see the caller's argument instead of the frame's copy.
   void handle(room& r, room_message& message) {
     std::visit([&](auto& m) { handle(r, m); }, message);
   }
@@ -140,8 +138,7 @@ net::awaitable<admission> hub::state::admit(room_event_kind kind, room_id id, st
     registry.emplace(id.key(), target);
     counters.rooms.fetch_add(1, std::memory_order_relaxed);
     log_info("room ", id.key(), " created");
-    auto run = run_room(target);
-    net::co_spawn(strand, std::move(run), log_exception{"room"});
+    net::co_spawn(strand, run_room(target), log_exception{"room"});
   } else {
     if (!target) co_return wire_code::no_such_room;
     if (target->names_.contains(name)) co_return wire_code::name_taken;
@@ -150,6 +147,8 @@ net::awaitable<admission> hub::state::admit(room_event_kind kind, room_id id, st
 
   const std::uint64_t member_id = next_member_id++;
   target->names_.emplace(name, member_id);
+  // Built before the co_await, not inside it: g++ 12 destroys an aggregate temporary made in a
+  // co_await's full-expression twice (docs/architecture.md, "Toolchain traps").
   room_message joined = member_joined{member_id, name, std::move(who), kind};
   co_await enqueue(target->inbox_, std::move(joined));
   co_return membership{std::move(target), member_id, std::move(name)};
@@ -185,7 +184,7 @@ net::awaitable<void> hub::state::run_room(std::shared_ptr<room> r) {
     if (!r->listed_ && r->members_.empty()) break;
   }
   // Release any sender still waiting (an evicted member that does not know yet). In Asio 1.26
-  // close() alone would leave it suspended (docs/architecture.md, toolchain notes).
+  // close() alone would leave it suspended (docs/architecture.md, "Toolchain traps").
   r->inbox_.cancel();
   r->inbox_.close();
 }
@@ -345,13 +344,15 @@ const hub_counters& hub::counters() const noexcept {
 }
 
 net::awaitable<admission> hub::create(room_id id, std::string name, std::shared_ptr<member> who) {
-  auto admit = state_->admit(room_event_kind::create, id, std::move(name), std::move(who));
-  co_return co_await net::co_spawn(state_->strand, std::move(admit), net::use_awaitable);
+  co_return co_await net::co_spawn(
+      state_->strand, state_->admit(room_event_kind::create, id, std::move(name), std::move(who)),
+      net::use_awaitable);
 }
 
 net::awaitable<admission> hub::join(room_id id, std::string name, std::shared_ptr<member> who) {
-  auto admit = state_->admit(room_event_kind::join, id, std::move(name), std::move(who));
-  co_return co_await net::co_spawn(state_->strand, std::move(admit), net::use_awaitable);
+  co_return co_await net::co_spawn(
+      state_->strand, state_->admit(room_event_kind::join, id, std::move(name), std::move(who)),
+      net::use_awaitable);
 }
 
 net::awaitable<void> hub::say(const membership& seat, std::string text,
@@ -363,8 +364,8 @@ net::awaitable<void> hub::say(const membership& seat, std::string text,
 }
 
 net::awaitable<void> hub::leave(membership seat, leave_reason reason) {
-  auto remove = state_->remove(std::move(seat), reason);
-  co_await net::co_spawn(state_->strand, std::move(remove), net::use_awaitable);
+  co_await net::co_spawn(state_->strand, state_->remove(std::move(seat), reason),
+                         net::use_awaitable);
 }
 
 void hub::shutdown() {

@@ -116,12 +116,10 @@ struct server::impl {
   }
 
   void start_accepting() {
-    auto accepting = accept_loop(acceptor, context, false);
-    net::co_spawn(control, std::move(accepting), log_exception{"acceptor"});
-    if (admin_acceptor.is_open()) {
-      auto admin_accepting = accept_loop(admin_acceptor, admin_context, true);
-      net::co_spawn(control, std::move(admin_accepting), log_exception{"admin acceptor"});
-    }
+    net::co_spawn(control, accept_loop(acceptor, context, false), log_exception{"acceptor"});
+    if (admin_acceptor.is_open())
+      net::co_spawn(control, accept_loop(admin_acceptor, admin_context, true),
+                    log_exception{"admin acceptor"});
   }
 
   void forget(std::uint64_t id) {

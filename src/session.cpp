@@ -312,7 +312,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
         co_await send_own(make_encoded_frame(ws::encode_frame(ws::opcode::pong, frame.payload)));
         break;
       case decision::action::refuse_rate_limited:
-        co_await send_own(refusal_frame(rejection{wire_code::rate_limited}));
+        co_await send_own(refusal_frame(wire_code::rate_limited));
         break;
       default:
         carry_out(d);
@@ -332,7 +332,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
     } else if (auto* join = std::get_if<join_room>(&cmd)) {
       co_await admit(room_event_kind::join, join->room, std::move(join->name));
     } else if (!membership_) {  // chat or leave outside a room
-      co_await send_own(refusal_frame(rejection{wire_code::not_in_room}));
+      co_await send_own(refusal_frame(wire_code::not_in_room));
     } else if (auto* chat = std::get_if<say>(&cmd)) {
       co_await context_.hub.say(*membership_, std::move(chat->text), arrived);
     } else {
@@ -342,12 +342,12 @@ class connection final : public member, public std::enable_shared_from_this<conn
 
   net::awaitable<void> admit(room_event_kind kind, room_id room, std::string name) {
     if (membership_) {
-      co_await send_own(refusal_frame(rejection{wire_code::already_in_room}));
+      co_await send_own(refusal_frame(wire_code::already_in_room));
       co_return;
     }
     const boost::json::value echoed_name(name);
-    // Not `cond ? co_await a : co_await b`: g++ 12 relocates the result of a co_await inside the
-    // conditional operator bitwise (docs/architecture.md, toolchain notes).
+    // Not `cond ? co_await a : co_await b`: g++ 12 destroys the result of a co_await inside the
+    // conditional operator twice (docs/architecture.md, "Toolchain traps").
     admission result;
     if (kind == room_event_kind::create) {
       result = co_await context_.hub.create(room, std::move(name), shared_from_this());
@@ -360,8 +360,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
     }
     // A refused create/join echoes roomId and name: that is how the seed client knows to leave
     // its room screen and show the text.
-    co_await send_own(
-        refusal_frame(rejection{std::get<wire_code>(result), room.to_json(), echoed_name}));
+    co_await send_own(refusal_frame(std::get<wire_code>(result), room.to_json(), echoed_name));
   }
 
   // Idempotent: the hub ignores a member its room already removed (a slow consumer).
@@ -377,6 +376,12 @@ class connection final : public member, public std::enable_shared_from_this<conn
     context_.metrics.count_rejection(static_cast<int>(refusal.code));
     const std::size_t users = membership_ ? membership_->users() : 0;
     return make_frame(serialize(refusal, users));
+  }
+  // The rejection is built here, outside any co_await: g++ 12 destroys an aggregate temporary
+  // made in a co_await's full-expression twice (docs/architecture.md, "Toolchain traps").
+  shared_frame refusal_frame(wire_code code, boost::json::value room = nullptr,
+                             boost::json::value name = nullptr) const {
+    return refusal_frame(rejection{code, std::move(room), std::move(name)});
   }
 
   // --- The write side ------------------------------------------------------------------------
