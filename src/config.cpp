@@ -117,6 +117,9 @@ const std::vector<option>& options() {
       {"--room-inbox", "ROOMCAST_ROOM_INBOX", "EVENTS",
        "events queued for one room before senders wait",
        integer(in(&config::hub, &hub_options::room_inbox), 1, 1'000'000)},
+      {"--room-shards", "ROOMCAST_ROOM_SHARDS", "N",
+       "strands the rooms are spread over, by room number (default: 4 per thread)",
+       integer(in(&config::hub, &hub_options::shards), 1, 10'000)},
       {"--send-buffer", "ROOMCAST_SEND_BUFFER", "BYTES",
        "SO_SNDBUF of client sockets (0: kernel default)",
        integer(in(&config::session, &session_options::send_buffer), 0, 64 * 1024 * 1024)},
@@ -220,8 +223,8 @@ std::string config::summary() const {
   out << "host=" << host << " port=" << port << " threads=" << threads
       << " web_root=" << (web_root.empty() ? "(embedded)" : web_root) << " max_text=" << s.max_text
       << " max_frame=" << s.max_frame << " outbox=" << s.outbox_frames
-      << " room_inbox=" << hub.room_inbox << " send_buffer=" << s.send_buffer
-      << " handshake_timeout_ms=" << s.handshake_timeout.count()
+      << " room_inbox=" << hub.room_inbox << " room_shards=" << hub.shards
+      << " send_buffer=" << s.send_buffer << " handshake_timeout_ms=" << s.handshake_timeout.count()
       << " idle_timeout_ms=" << s.idle_timeout.count()
       << " close_timeout_ms=" << s.close_timeout.count()
       << " drain_timeout_ms=" << drain_timeout.count() << " rate_limit=" << s.rate_limit
@@ -242,6 +245,7 @@ std::string config::summary() const {
 config_result parse_config(std::span<const char* const> args, const env_lookup& env) {
   config settings;
   settings.threads = std::max(1U, std::thread::hardware_concurrency());
+  settings.hub.shards = 0;  // unless set: derived from the threads below
 
   // The environment first (the seed's PORT before ROOMCAST_PORT), then flags over it.
   if (const char* port = env("PORT")) {
@@ -287,6 +291,7 @@ config_result parse_config(std::span<const char* const> args, const env_lookup& 
       return fail("bad value '" + std::string(value) + "' for " + std::string(arg) + ": " + error);
     }
   }
+  if (settings.hub.shards == 0) settings.hub.shards = std::size_t{4} * settings.threads;
   return {std::move(settings), {}, 0};
 }
 

@@ -118,16 +118,30 @@ decision connection_fsm::on_evicted() {
                        /*drop_queued=*/true);
 }
 
-decision connection_fsm::on_shutdown() {
+decision connection_fsm::on_shutdown(bool in_room) {
   switch (state_) {
     case state::http:
     case state::upgrading:  // nothing is queued yet: just end it
       return close_now(ending::shutdown);
     case state::open:
+      if (in_room) {
+        shutdown_pending_ = true;
+        return {};
+      }
       return start_closing(ending::shutdown, ws::close_code::going_away, "server shutting down");
     default:
       return {};
   }
+}
+
+decision connection_fsm::on_room_closing() {
+  if (state_ != state::open) return {};
+  return start_closing(ending::shutdown, ws::close_code::going_away, "server shutting down");
+}
+
+decision connection_fsm::on_left_room() {
+  if (state_ != state::open || !shutdown_pending_) return {};
+  return on_room_closing();
 }
 
 decision connection_fsm::start_closing(ending why, std::uint16_t code, std::string_view reason,

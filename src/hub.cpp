@@ -33,7 +33,9 @@ struct member_left {
   std::uint64_t member_id;
   leave_reason reason;
 };
-using room_message = std::variant<member_joined, member_said, member_left>;
+// The server's shutdown: queued behind every event the room accepted before it.
+struct room_drain {};
+using room_message = std::variant<member_joined, member_said, member_left, room_drain>;
 
 using inbox_channel = net::experimental::concurrent_channel<void(error_code, room_message)>;
 
@@ -44,14 +46,25 @@ std::int64_t unix_ms() {
 
 }  // namespace
 
-// A room. Everything but `inbox_` and `users_` belongs to the hub's strand.
+// The rooms whose numbers share a remainder: their registry and their rooms' state live on one
+// strand, so admitting a member (number, name and limits) is one hop, and rooms on different
+// shards run in parallel.
+struct shard {
+  explicit shard(const net::any_io_executor& executor) : strand(net::make_strand(executor)) {}
+
+  net::strand<net::any_io_executor> strand;
+  std::unordered_map<std::uint16_t, std::shared_ptr<room>> registry;  // room number -> room
+};
+
+// A room. Everything but `inbox_` and `users_` belongs to its shard's strand.
 class room {
  public:
-  room(net::any_io_executor strand, room_id id, std::size_t capacity)
-      : inbox_(strand, capacity), id_(id) {}
+  room(shard& home, room_id id, std::size_t capacity)
+      : inbox_(home.strand, capacity), home_(home), id_(id) {}
 
   inbox_channel inbox_;                // thread-safe: members send from their own strands
   std::atomic<std::size_t> users_{0};  // members_.size(), for frames built outside the strand
+  shard& home_;
 
   struct seat {
     std::uint64_t member_id;
@@ -78,17 +91,24 @@ struct personal_frame {
 };
 
 struct hub::state : std::enable_shared_from_this<hub::state> {
-  state(net::any_io_executor executor, const hub_options& opts, latency_histogram* latency)
-      : strand(net::make_strand(executor)), options(opts), delivery_latency(latency) {}
+  state(const net::any_io_executor& executor, const hub_options& opts, latency_histogram* latency)
+      : options(opts), delivery_latency(latency) {
+    shards.reserve(std::max<std::size_t>(1, options.shards));
+    for (std::size_t i = 0; i < shards.capacity(); ++i)
+      shards.push_back(std::make_unique<shard>(executor));
+  }
 
-  net::strand<net::any_io_executor> strand;
+  shard& shard_of(room_id id) { return *shards[id.key() % shards.size()]; }
+
   const hub_options options;
   latency_histogram* const delivery_latency;  // may be null
+  // Also the --max-rooms check: a create reserves its place here before it lists the room.
   hub_counters counters;
-  // Owned by `strand`:
-  std::unordered_map<std::uint16_t, std::shared_ptr<room>> registry;  // room number -> room
-  std::uint64_t next_member_id = 1;
+  std::vector<std::unique_ptr<shard>> shards;
+  // Unique across shards; within a room they ascend, because one strand admits its members.
+  std::atomic<std::uint64_t> next_member_id{1};
 
+  // Run on shard_of(id).strand.
   net::awaitable<admission> admit(room_event_kind kind, room_id id, std::string name,
                                   std::shared_ptr<member> who);
   net::awaitable<void> remove(membership seat, leave_reason reason);
@@ -100,6 +120,7 @@ struct hub::state : std::enable_shared_from_this<hub::state> {
   void handle(room& r, member_joined& joined);
   void handle(room& r, member_said& said);
   void handle(room& r, member_left& left);
+  void handle(room& r, room_drain& drain);
   void broadcast(room& r, const room_event& event, member* also = nullptr,
                  frame::clock::time_point arrived = {}, const personal_frame& instead = {});
   // Hands one event to every member (and `also`); returns the members whose outbox was full.
@@ -128,24 +149,29 @@ net::awaitable<void> enqueue(inbox_channel& inbox, room_message message) {
 
 net::awaitable<admission> hub::state::admit(room_event_kind kind, room_id id, std::string name,
                                             std::shared_ptr<member> who) {
+  shard& home = shard_of(id);
   std::shared_ptr<room> target;
-  if (const auto found = registry.find(id.key()); found != registry.end()) target = found->second;
+  if (const auto found = home.registry.find(id.key()); found != home.registry.end())
+    target = found->second;
 
   if (kind == room_event_kind::create) {
     if (target) co_return wire_code::room_exists;
-    if (registry.size() >= options.max_rooms) co_return wire_code::too_many_rooms;
-    target = std::make_shared<room>(strand, id, options.room_inbox);
-    registry.emplace(id.key(), target);
-    counters.rooms.fetch_add(1, std::memory_order_relaxed);
+    // Other shards create rooms at the same time: reserve a place, give it back if none is left.
+    if (counters.rooms.fetch_add(1) >= options.max_rooms) {
+      counters.rooms.fetch_sub(1);
+      co_return wire_code::too_many_rooms;
+    }
+    target = std::make_shared<room>(home, id, options.room_inbox);
+    home.registry.emplace(id.key(), target);
     log_info("room ", id.key(), " created");
-    net::co_spawn(strand, run_room(target), log_exception{"room"});
+    net::co_spawn(home.strand, run_room(target), log_exception{"room"});
   } else {
     if (!target) co_return wire_code::no_such_room;
     if (target->names_.contains(name)) co_return wire_code::name_taken;
     if (target->names_.size() >= options.max_members) co_return wire_code::room_full;
   }
 
-  const std::uint64_t member_id = next_member_id++;
+  const std::uint64_t member_id = next_member_id.fetch_add(1, std::memory_order_relaxed);
   target->names_.emplace(name, member_id);
   // Built before the co_await, not inside it: g++ 12 destroys an aggregate temporary made in a
   // co_await's full-expression twice (docs/architecture.md, "Toolchain traps").
@@ -169,8 +195,8 @@ void hub::state::unlist_if_empty(room& r) {
   if (!r.names_.empty() || !r.listed_) return;
   // The number is free for a new room at once; this one finishes its queued events and ends.
   r.listed_ = false;
-  registry.erase(r.id_.key());
-  counters.rooms.fetch_sub(1, std::memory_order_relaxed);
+  r.home_.registry.erase(r.id_.key());
+  counters.rooms.fetch_sub(1);
   log_info("room ", r.id_.key(), " deleted");
 }
 
@@ -255,6 +281,16 @@ void hub::state::handle(room& r, member_left& left) {
   broadcast(r, event, left.reason == leave_reason::left ? leaver.who.get() : nullptr);
 }
 
+void hub::state::handle(room& r, room_drain& /*drain*/) {
+  // Everything queued before the drain has been handed out: the members' closes come after it.
+  for (const auto& seat : r.members_)
+    seat.who->room_closing();
+  counters.members.fetch_sub(r.members_.size(), std::memory_order_relaxed);
+  r.members_.clear();
+  r.names_.clear();
+  r.users_.store(0, std::memory_order_relaxed);
+}
+
 void hub::state::broadcast(room& r, const room_event& event, member* also,
                            frame::clock::time_point arrived, const personal_frame& instead) {
   auto slow = hand_out(r, event, also, arrived, instead);
@@ -333,9 +369,9 @@ void hub::state::evict_all(room& r, const std::vector<room::seat>& slow) {
   unlist_if_empty(r);
 }
 
-hub::hub(net::any_io_executor executor, const hub_options& options,
+hub::hub(const net::any_io_executor& executor, const hub_options& options,
          latency_histogram* delivery_latency)
-    : state_(std::make_shared<state>(std::move(executor), options, delivery_latency)) {}
+    : state_(std::make_shared<state>(executor, options, delivery_latency)) {}
 
 hub::~hub() = default;
 
@@ -345,39 +381,44 @@ const hub_counters& hub::counters() const noexcept {
 
 net::awaitable<admission> hub::create(room_id id, std::string name, std::shared_ptr<member> who) {
   co_return co_await net::co_spawn(
-      state_->strand, state_->admit(room_event_kind::create, id, std::move(name), std::move(who)),
+      state_->shard_of(id).strand,
+      state_->admit(room_event_kind::create, id, std::move(name), std::move(who)),
       net::use_awaitable);
 }
 
 net::awaitable<admission> hub::join(room_id id, std::string name, std::shared_ptr<member> who) {
   co_return co_await net::co_spawn(
-      state_->strand, state_->admit(room_event_kind::join, id, std::move(name), std::move(who)),
+      state_->shard_of(id).strand,
+      state_->admit(room_event_kind::join, id, std::move(name), std::move(who)),
       net::use_awaitable);
 }
 
 net::awaitable<void> hub::say(const membership& seat, std::string text,
                               frame::clock::time_point arrived) {
   // Straight into the room's inbox from the member's own strand: chat needs no registry lookup,
-  // so it does not queue behind the hub's strand.
+  // so it does not queue behind the shard's strand.
   room_message said = member_said{seat.member_id, std::move(text), arrived};
   co_await enqueue(seat.handle->inbox_, std::move(said));
 }
 
 net::awaitable<void> hub::leave(membership seat, leave_reason reason) {
-  co_await net::co_spawn(state_->strand, state_->remove(std::move(seat), reason),
-                         net::use_awaitable);
+  auto& strand = seat.handle->home_.strand;
+  co_await net::co_spawn(strand, state_->remove(std::move(seat), reason), net::use_awaitable);
 }
 
 void hub::shutdown() {
-  net::dispatch(state_->strand, [s = state_] {
-    for (auto& [key, r] : s->registry) {
-      r->listed_ = false;
-      r->inbox_.cancel();
-      r->inbox_.close();
-    }
-    s->counters.rooms.store(0, std::memory_order_relaxed);
-    s->registry.clear();
-  });
+  // Each room gets the drain through its inbox, after the events it has already accepted, and
+  // ends when it has handled it (run_room).
+  for (const auto& home : state_->shards) {
+    net::dispatch(home->strand, [s = state_, &home = *home] {
+      for (auto& [key, r] : home.registry) {
+        r->listed_ = false;
+        net::co_spawn(home.strand, enqueue(r->inbox_, room_drain{}), log_exception{"drain"});
+      }
+      s->counters.rooms.fetch_sub(home.registry.size());
+      home.registry.clear();
+    });
+  }
 }
 
 }  // namespace roomcast

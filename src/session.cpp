@@ -96,9 +96,15 @@ class connection final : public member, public std::enable_shared_from_this<conn
               [self = shared_from_this()] { self->carry_out(self->lifecycle_.on_evicted()); });
   }
 
-  void request_shutdown() {
+  void room_closing() override {
     net::post(strand(),
-              [self = shared_from_this()] { self->carry_out(self->lifecycle_.on_shutdown()); });
+              [self = shared_from_this()] { self->carry_out(self->lifecycle_.on_room_closing()); });
+  }
+
+  void request_shutdown() {
+    net::post(strand(), [self = shared_from_this()] {
+      self->carry_out(self->lifecycle_.on_shutdown(self->membership_.has_value()));
+    });
   }
 
   // --- The HTTP phase ------------------------------------------------------------------------
@@ -369,6 +375,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
     auto seat = std::move(*membership_);
     membership_.reset();
     co_await context_.hub.leave(std::move(seat), reason);
+    carry_out(lifecycle_.on_left_room());  // a shutdown that waited for the room goes on
   }
 
   // Errors go to this client only, through its own outbox so they stay in order with broadcasts.

@@ -37,6 +37,7 @@ struct hub_options {
   std::size_t room_inbox = 64;      ///< events queued for one room before senders wait
   std::size_t max_rooms = 10'000;   ///< create beyond it: too_many_rooms (5005)
   std::size_t max_members = 1'000;  ///< join beyond it: room_full (5003)
+  std::size_t shards = 1;           ///< strands the rooms are spread over, by room number
 };
 
 /** Every setting. The parts that a module takes are its own option structs, so nothing is

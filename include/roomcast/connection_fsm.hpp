@@ -113,8 +113,14 @@ class connection_fsm {
   decision on_timer();
   /** Its room removed it as a slow consumer. */
   decision on_evicted();
-  /** The server is shutting down. */
-  decision on_shutdown();
+  /** The server is shutting down. A member of a room (`in_room`) waits for its room to hand out
+   * what it accepted before (on_room_closing), or to leave it (on_left_room): its 1001 must not
+   * overtake a message the room had already accepted. */
+  decision on_shutdown(bool in_room = false);
+  /** Its room has ended in the shutdown, after handing out everything it had accepted. */
+  decision on_room_closing();
+  /** It left its room (a leave, or a refused create/join). */
+  decision on_left_room();
 
  private:
   decision start_closing(ending why, std::uint16_t code, std::string_view reason,
@@ -131,6 +137,7 @@ class connection_fsm {
   token_bucket refusals_allowed_;  // --flood-limit, refilled one per second
   bool heard_ = false;             // a frame arrived since the last idle tick
   bool pinged_ = false;            // a ping went out at the last idle tick
+  bool shutdown_pending_ = false;  // a shutdown waits for the room (on_shutdown while in a room)
 };
 
 }  // namespace roomcast

@@ -2,10 +2,12 @@
 /** @file
  * The room hub: the registry of rooms and names, and each room's ordered broadcast.
  *
- * All hub and room state lives on one strand. A room is an inbox (a bounded Asio channel) drained
- * by the room's own coroutine on that strand: it numbers each event, serializes it once and hands
- * the same frame to every member's outbox with a non-blocking `deliver`. A sender whose room inbox
- * is full waits in `say`, which is how backpressure reaches its socket.
+ * Rooms are sharded by number over `hub_options::shards` strands: a shard's strand owns its part
+ * of the registry and the state of its rooms, so rooms on different shards run in parallel. A room
+ * is an inbox (a bounded Asio channel) drained by the room's own coroutine on its shard's strand:
+ * it numbers each event, serializes it once and hands the same frame to every member's outbox with
+ * a non-blocking `deliver`. A sender whose room inbox is full waits in `say`, which is how
+ * backpressure reaches its socket.
  */
 #include <atomic>
 #include <cstddef>
@@ -52,14 +54,14 @@ class hub {
  public:
   /** `delivery_latency`, when given, records a message's delivery latency when the room is the
    * last to let go of its frame (normally the last recipient's writer records it). */
-  hub(boost::asio::any_io_executor executor, const hub_options& options,
+  hub(const boost::asio::any_io_executor& executor, const hub_options& options,
       latency_histogram* delivery_latency = nullptr);
   ~hub();
   hub(const hub&) = delete;
   hub& operator=(const hub&) = delete;
 
   /** Makes room `id` with `who` as its first member; `room_exists` if the number is taken,
-   * `too_many_rooms` at --max-rooms. */
+   * `too_many_rooms` at --max-rooms (counted over every shard). */
   boost::asio::awaitable<admission> create(room_id id, std::string name,
                                            std::shared_ptr<member> who);
 
@@ -77,7 +79,8 @@ class hub {
    * when `reason` is `left`) after every message the member sent before. Idempotent. */
   boost::asio::awaitable<void> leave(membership seat, leave_reason reason);
 
-  /** Ends every room coroutine (server shutdown). */
+  /** Server shutdown: each room hands out the events it has already accepted, then tells its
+   * members (`member::room_closing`) and ends. New rooms are not listed any more. */
   void shutdown();
 
   const hub_counters& counters() const noexcept;

@@ -70,12 +70,16 @@ class member {
   virtual ~member() = default;
 
   /** Hands `frame` to the member's connection without waiting: it goes to the socket at once or
-   * into the bounded outbox. Called on the hub's strand. */
+   * into the bounded outbox. Called on the room's shard strand. */
   virtual delivery deliver(const shared_frame& frame) = 0;
 
   /** The hub has removed this member as a slow consumer: close its connection (1008).
-   * Called on the hub's strand; must not block. */
+   * Called on the room's shard strand; must not block. */
   virtual void evict() = 0;
+  /** The server is shutting down and the room has ended: every frame the room accepted before
+   * has been handed to this member, so its close (1001) can follow them. Called on the room's
+   * shard strand; must not block. */
+  virtual void room_closing() = 0;
 };
 
 }  // namespace roomcast

@@ -101,6 +101,35 @@ TEST_CASE("a shutdown sends an open connection close 1001 after its queued frame
   CHECK(fsm.on_shutdown() == decision{});  // a second request changes nothing
 }
 
+TEST_CASE("a member's shutdown waits for its room to hand out what it accepted") {
+  const auto going_away = close_with(ws::close_code::going_away, "server shutting down");
+  SECTION("the room ends in the drain: then the close") {
+    auto fsm = in_state(state::open);
+    CHECK(fsm.on_shutdown(/*in_room=*/true) == decision{});
+    CHECK(fsm.current() == state::open);
+    CHECK(fsm.on_room_closing() == going_away);
+    CHECK(fsm.current() == state::closing);
+    CHECK(fsm.why_ended() == ending::shutdown);
+  }
+  SECTION("the member leaves its room first: then the close") {
+    auto fsm = in_state(state::open);
+    CHECK(fsm.on_shutdown(/*in_room=*/true) == decision{});
+    CHECK(fsm.on_left_room() == going_away);
+    CHECK(fsm.current() == state::closing);
+  }
+  SECTION("the room's drain may come before the server's request") {
+    auto fsm = in_state(state::open);
+    CHECK(fsm.on_room_closing() == going_away);
+    CHECK(fsm.on_shutdown(/*in_room=*/true) == decision{});
+    CHECK(fsm.current() == state::closing);
+  }
+  SECTION("leaving a room without a shutdown changes nothing") {
+    auto fsm = in_state(state::open);
+    CHECK(fsm.on_left_room() == decision{});
+    CHECK(fsm.current() == state::open);
+  }
+}
+
 TEST_CASE("frames of an open connection decide what the socket side does") {
   auto fsm = in_state(state::open);
   CHECK(fsm.on_frame(frame_kind::text, t0) == decision{.what = action::handle_text});

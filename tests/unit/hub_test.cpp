@@ -26,6 +26,9 @@ namespace {
 struct mock_member : member {
   MAKE_MOCK1(deliver, delivery(const shared_frame&), override);
   MAKE_MOCK0(evict, void(), override);
+  // Not a mock: a room may end after the test's expectations are gone (the fixture's shutdown).
+  void room_closing() override { ++closing_calls; }
+  int closing_calls = 0;
 };
 
 // A mock member that accepts every frame and keeps it, parsed, for later checks.
@@ -37,6 +40,7 @@ struct recording_member {
       NAMED_ALLOW_CALL(*mock, deliver(_))
           .LR_SIDE_EFFECT(frames.push_back(json::parse(_1->payload()).as_object()))
           .LR_RETURN(answer);
+  int closing_calls() const { return mock->closing_calls; }
 
   std::vector<std::string> texts_of(std::string_view event) const {
     std::vector<std::string> texts;
@@ -302,8 +306,33 @@ TEST_CASE_METHOD(hub_fixture, "shutdown ends every room") {
   io.restart();
   io.poll();
   CHECK(rooms.counters().rooms == 0);
+  CHECK(rooms.counters().members == 0);
+  CHECK(alice.closing_calls() == 1);
   run(rooms.say(a, "into the void"));  // completes (the inbox is closed) instead of hanging
   CHECK(alice.texts_of("message").empty());
+}
+
+TEST_CASE_METHOD(hub_fixture,
+                 "shutdown hands out every event the room accepted before telling its members") {
+  recording_member alice, bob;
+  const auto a = enter(create, "1234", "alice", alice);
+  enter(join, "1234", "bob", bob);
+  // Accepted by the room (queued in its inbox), not handed out yet.
+  int closings_when_said = -1;
+  bool said = false;
+  net::co_spawn(io, rooms.say(a, "before the drain"),
+                [&](const std::exception_ptr&) { said = true; });
+  io.restart();
+  while (!said)
+    io.run_one();
+  rooms.shutdown();
+  closings_when_said = bob.closing_calls();
+  io.restart();
+  io.poll();
+  CHECK(closings_when_said == 0);
+  CHECK(bob.texts_of("message") == std::vector<std::string>{"before the drain"});
+  CHECK(bob.closing_calls() == 1);
+  CHECK(alice.closing_calls() == 1);
 }
 
 TEST_CASE_METHOD(hub_fixture, "room and member caps refuse with their own codes") {

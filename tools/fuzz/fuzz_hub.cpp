@@ -87,6 +87,7 @@ struct fake_member final : member {
     ++evict_calls;
     evicted = true;
   }
+  void room_closing() override {}  // only in the harness's final shutdown
 };
 
 // One room incarnation: the first frame seen for each seq, to compare the other recipients' with.

@@ -1,0 +1,268 @@
+// The hub with its rooms sharded over several strands and an io_context on several threads:
+// admissions race on different shards and within one, and the limits and name rules still hold.
+// The tsan preset runs these under ThreadSanitizer. Every wait has a deadline.
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/json/parse.hpp>
+#include <catch2/catch.hpp>
+
+#include "roomcast/hub.hpp"
+#include "roomcast/net.hpp"
+
+using namespace roomcast;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Keeps the JSON of every frame it is handed; `on_frame` (set before the member joins) may act.
+class listening_member final : public member {
+ public:
+  delivery deliver(const shared_frame& frame) override {
+    const auto parsed = json::parse(frame->payload()).as_object();
+    std::function<void(const json::object&)> react;
+    {
+      const std::lock_guard lock(mutex_);
+      frames_.push_back(parsed);
+      react = on_frame;
+    }
+    if (react) react(parsed);
+    return full_for_chat.load() && parsed.at("event") == "message" ? delivery::full
+                                                                   : delivery::queued;
+  }
+  void evict() override { evicted.store(true); }
+  void room_closing() override {}
+
+  std::vector<json::object> frames() const {
+    const std::lock_guard lock(mutex_);
+    return frames_;
+  }
+
+  std::function<void(const json::object&)> on_frame;
+  std::atomic<bool> full_for_chat{false};
+  std::atomic<bool> evicted{false};
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<json::object> frames_;
+};
+
+room_id number(int n) {
+  return *room_id::from_json(json::value(n));
+}
+
+// An io_context on two threads, and a hub whose rooms are spread over `shards` strands.
+struct threaded_hub {
+  explicit threaded_hub(hub_options options) : rooms(io.get_executor(), options) {
+    for (int i = 0; i < 2; ++i)
+      threads.emplace_back([this] { io.run(); });
+  }
+  ~threaded_hub() {
+    rooms.shutdown();
+    work.reset();
+    for (auto& t : threads)
+      t.join();
+  }
+
+  // Starts `task` on a strand of its own, as a connection would; the future has its result.
+  template <class T>
+  std::future<T> start(net::awaitable<T> task) {
+    auto done = std::make_shared<std::promise<T>>();
+    auto future = done->get_future();
+    net::co_spawn(net::make_strand(io), std::move(task),
+                  [done](const std::exception_ptr& error, T value) {
+                    if (error) {
+                      done->set_exception(error);
+                    } else {
+                      done->set_value(std::move(value));
+                    }
+                  });
+    return future;
+  }
+
+  net::io_context io{2};
+  net::executor_work_guard<net::io_context::executor_type> work{io.get_executor()};
+  hub rooms;
+  std::vector<std::thread> threads;
+};
+
+template <class T>
+T wait_for(std::future<T>& f) {
+  REQUIRE(f.wait_for(10s) == std::future_status::ready);
+  return f.get();
+}
+
+// Waits (with a deadline) until `done()` holds; the hub works on other threads meanwhile.
+template <class Done>
+bool eventually(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("creates racing on several shards never exceed --max-rooms", "[hub][threads]") {
+  threaded_hub h({.room_inbox = 8, .max_rooms = 10, .max_members = 10, .shards = 4});
+  std::vector<std::shared_ptr<listening_member>> creators;
+  std::vector<std::future<admission>> results;
+  for (int i = 0; i < 200; ++i) {
+    creators.push_back(std::make_shared<listening_member>());
+    results.push_back(h.start(h.rooms.create(number(1000 + i), "owner", creators.back())));
+  }
+  int admitted = 0;
+  int refused = 0;
+  for (auto& r : results) {
+    const auto result = wait_for(r);
+    if (std::holds_alternative<membership>(result)) {
+      ++admitted;
+    } else if (std::get<wire_code>(result) == wire_code::too_many_rooms) {
+      ++refused;
+    }
+  }
+  CHECK(admitted == 10);
+  CHECK(refused == 190);
+  CHECK(h.rooms.counters().rooms == 10);
+}
+
+TEST_CASE("joins racing for one name and for the last seats: exactly the allowed ones win",
+          "[hub][threads]") {
+  threaded_hub h({.room_inbox = 8, .max_rooms = 10, .max_members = 5, .shards = 4});
+  const auto owner = std::make_shared<listening_member>();
+  auto created = h.start(h.rooms.create(number(4242), "owner", owner));
+  REQUIRE(std::holds_alternative<membership>(wait_for(created)));
+
+  std::vector<std::shared_ptr<listening_member>> joiners;
+  std::vector<std::future<admission>> same_name;
+  for (int i = 0; i < 20; ++i) {
+    joiners.push_back(std::make_shared<listening_member>());
+    same_name.push_back(h.start(h.rooms.join(number(4242), "bob", joiners.back())));
+  }
+  std::vector<std::future<admission>> distinct;
+  for (int i = 0; i < 20; ++i) {
+    joiners.push_back(std::make_shared<listening_member>());
+    distinct.push_back(
+        h.start(h.rooms.join(number(4242), "guest" + std::to_string(i), joiners.back())));
+  }
+  int bobs = 0;
+  for (auto& r : same_name) {
+    const auto result = wait_for(r);
+    if (std::holds_alternative<membership>(result)) {
+      ++bobs;
+    } else {
+      const auto code = std::get<wire_code>(result);
+      CHECK((code == wire_code::name_taken || code == wire_code::room_full));
+    }
+  }
+  int guests = 0;
+  for (auto& r : distinct) {
+    const auto result = wait_for(r);
+    if (std::holds_alternative<membership>(result)) {
+      ++guests;
+    } else {
+      CHECK(std::get<wire_code>(result) == wire_code::room_full);
+    }
+  }
+  CHECK(bobs == 1);
+  CHECK(1 + bobs + guests == 5);  // the owner, bob, and the guests that fit
+  CHECK(h.rooms.counters().members == 5);
+}
+
+TEST_CASE("rooms on different shards each deliver their own events in order", "[hub][threads]") {
+  threaded_hub h({.room_inbox = 4, .max_rooms = 100, .max_members = 10, .shards = 4});
+  constexpr int room_count = 8;
+  constexpr static int messages = 200;
+  std::vector<std::shared_ptr<listening_member>> talkers;
+  std::vector<std::shared_ptr<listening_member>> listeners;
+  std::vector<membership> seats;
+  for (int r = 0; r < room_count; ++r) {
+    talkers.push_back(std::make_shared<listening_member>());
+    listeners.push_back(std::make_shared<listening_member>());
+    auto created = h.start(h.rooms.create(number(2000 + r), "talker", talkers.back()));
+    seats.push_back(std::get<membership>(wait_for(created)));
+    auto joined = h.start(h.rooms.join(number(2000 + r), "listener", listeners.back()));
+    REQUIRE(std::holds_alternative<membership>(wait_for(joined)));
+  }
+  // Every room's talker says its messages at once, from its own strand.
+  auto talk = [](hub& rooms, const membership& seat) -> net::awaitable<int> {
+    for (int i = 0; i < messages; ++i) {
+      co_await rooms.say(seat, std::to_string(i));
+    }
+    co_return messages;
+  };
+  std::vector<std::future<int>> talking;
+  for (int r = 0; r < room_count; ++r)
+    talking.push_back(h.start(talk(h.rooms, seats[r])));
+  for (auto& t : talking)
+    CHECK(wait_for(t) == messages);
+
+  for (int r = 0; r < room_count; ++r) {
+    const auto& listener = *listeners[r];
+    REQUIRE(eventually([&] { return listener.frames().size() == 1 + messages; }));
+    const auto frames = listener.frames();
+    std::int64_t seq = frames.front().at("seq").as_int64();
+    for (int i = 0; i < messages; ++i) {
+      const auto& f = frames[1 + i];
+      CHECK(f.at("roomId") == number(2000 + r).to_json());
+      CHECK(f.at("text").as_string() == std::to_string(i));
+      CHECK(f.at("seq").as_int64() == ++seq);
+    }
+  }
+}
+
+TEST_CASE("an evicted member's name is free when its leave event goes out", "[hub][threads]") {
+  threaded_hub h({.room_inbox = 8, .max_rooms = 10, .max_members = 10, .shards = 4});
+  const auto talker = std::make_shared<listening_member>();
+  const auto slow = std::make_shared<listening_member>();
+  const auto newcomer = std::make_shared<listening_member>();
+  std::mutex rejoin_mutex;
+  std::optional<std::future<admission>> rejoin;
+  // When the talker hears that "slow" was evicted, a newcomer asks for the name at once. (Not
+  // waited for here: this runs on the room's strand, which admits the newcomer next.)
+  talker->on_frame = [&](const json::object& f) {
+    if (f.at("event") == "leave" && f.at("name") == "slow") {
+      const std::lock_guard lock(rejoin_mutex);
+      rejoin = h.start(h.rooms.join(number(3000), "slow", newcomer));
+    }
+  };
+  auto created = h.start(h.rooms.create(number(3000), "talker", talker));
+  const auto seat = std::get<membership>(wait_for(created));
+  auto joined = h.start(h.rooms.join(number(3000), "slow", slow));
+  REQUIRE(std::holds_alternative<membership>(wait_for(joined)));
+
+  slow->full_for_chat.store(true);
+  auto said = h.start([](hub& rooms, const membership& s) -> net::awaitable<int> {
+    co_await rooms.say(s, "hello");
+    co_return 0;
+  }(h.rooms, seat));
+  wait_for(said);
+  REQUIRE(eventually([&] { return slow->evicted.load(); }));
+  REQUIRE(eventually([&] {
+    const std::lock_guard lock(rejoin_mutex);
+    return rejoin.has_value();
+  }));
+  const std::lock_guard lock(rejoin_mutex);
+  const auto result = wait_for(*rejoin);
+  CHECK(std::holds_alternative<membership>(result));
+  // The others hear the newcomer join under the name, after the evicted member's leave.
+  CHECK(eventually([&] {
+    const auto frames = talker->frames();
+    return frames.back().at("event") == "join" && frames.back().at("name") == "slow";
+  }));
+}

@@ -1,0 +1,177 @@
+// roomcast-hub-bench: the hub alone, CPU-bound. Members are in-process stubs that count what they
+// are handed (no sockets, no kernel), so the figure is what the rooms themselves cost: numbering,
+// serializing, the inbox channel and the hand-out. Each room has one sender that says
+// --messages messages as fast as the room's inbox takes them; the run ends when every member has
+// every message. Prints one JSON line.
+//
+//   roomcast-hub-bench --threads 2 --shards 8 --rooms 100 --members 10 --messages 5000
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/json/value.hpp>
+
+#include "roomcast/hub.hpp"
+#include "roomcast/log.hpp"
+#include "roomcast/net.hpp"
+
+namespace {
+
+using namespace roomcast;
+using clock_type = std::chrono::steady_clock;
+
+struct settings {
+  unsigned threads = 1;
+  std::size_t shards = 1;
+  int rooms = 100;
+  int members = 10;
+  int messages = 5000;
+};
+
+// Counts deliveries; the last member to get its last frame ends the run.
+class counting_member final : public member {
+ public:
+  counting_member(std::uint64_t expected, std::atomic<int>& unfinished, net::io_context& io)
+      : expected_(expected), unfinished_(unfinished), io_(io) {}
+
+  delivery deliver(const shared_frame& /*frame*/) override {
+    // Touched only by the room's strand: a plain counter, no shared cache line.
+    if (++received_ == expected_ && unfinished_.fetch_sub(1) == 1) io_.stop();
+    return delivery::queued;
+  }
+  void evict() override { std::fputs("hub-bench: a stub member was evicted\n", stderr); }
+  void room_closing() override {}
+
+ private:
+  std::uint64_t received_ = 0;
+  const std::uint64_t expected_;
+  std::atomic<int>& unfinished_;
+  net::io_context& io_;
+};
+
+int parse_int(std::string_view flag, std::string_view text, int low, int high) {
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value < low || value > high) {
+    std::fprintf(stderr, "hub-bench: %.*s needs an integer in %d..%d\n",
+                 static_cast<int>(flag.size()), flag.data(), low, high);
+    std::exit(2);
+  }
+  return value;
+}
+
+settings parse(int argc, char** argv) {
+  settings s;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "hub-bench: %s needs a value\n", argv[i]);
+      std::exit(2);
+    }
+    const std::string_view value = argv[++i];
+    if (flag == "--threads") {
+      s.threads = static_cast<unsigned>(parse_int(flag, value, 1, 64));
+    } else if (flag == "--shards") {
+      s.shards = static_cast<std::size_t>(parse_int(flag, value, 1, 10'000));
+    } else if (flag == "--rooms") {
+      s.rooms = parse_int(flag, value, 1, 9000);
+    } else if (flag == "--members") {
+      s.members = parse_int(flag, value, 1, 1000);
+    } else if (flag == "--messages") {
+      s.messages = parse_int(flag, value, 1, 10'000'000);
+    } else {
+      std::fprintf(stderr, "hub-bench: unknown option %s\n", argv[i - 1]);
+      std::exit(2);
+    }
+  }
+  return s;
+}
+
+room_id number(int n) {
+  return *room_id::from_json(boost::json::value(1000 + n));
+}
+
+// Fills one room, then waits for the start signal and says its messages.
+net::awaitable<void> fill_and_talk(hub& rooms, const settings& s, int index,
+                                   std::vector<std::shared_ptr<counting_member>>& members,
+                                   std::atomic<int>& unfilled, std::atomic<bool>& go) {
+  std::vector<membership> seats;
+  for (int m = 0; m < s.members; ++m) {
+    std::string name = "m" + std::to_string(m);
+    admission admitted;
+    if (m == 0) {
+      admitted = co_await rooms.create(number(index), std::move(name), members[m]);
+    } else {
+      admitted = co_await rooms.join(number(index), std::move(name), members[m]);
+    }
+    seats.push_back(std::get<membership>(std::move(admitted)));
+  }
+  unfilled.fetch_sub(1);
+  const auto executor = co_await net::this_coro::executor;
+  while (!go.load()) {
+    // Every room is filled before any message goes out, so the timed part is chat only.
+    co_await net::post(executor, net::use_awaitable);
+  }
+  const std::string text(60, 'x');
+  for (int i = 0; i < s.messages; ++i) {
+    co_await rooms.say(seats.front(), text);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const settings s = parse(argc, argv);
+  set_log_level(log_level::warn);  // not a line per room created
+  net::io_context io(static_cast<int>(s.threads));
+  hub rooms(
+      io.get_executor(),
+      hub_options{.room_inbox = 64, .max_rooms = 10'000, .max_members = 1000, .shards = s.shards});
+
+  std::atomic<int> unfinished(s.rooms * s.members);
+  std::atomic<int> unfilled(s.rooms);
+  std::atomic<bool> go(false);
+  std::vector<std::vector<std::shared_ptr<counting_member>>> members(s.rooms);
+  for (int r = 0; r < s.rooms; ++r) {
+    for (int m = 0; m < s.members; ++m) {
+      // Member m sees the joins of m..members-1 (its own with the roster), then every message.
+      const auto expected = static_cast<std::uint64_t>(s.members - m + s.messages);
+      members[r].push_back(std::make_shared<counting_member>(expected, unfinished, io));
+    }
+    net::co_spawn(net::make_strand(io), fill_and_talk(rooms, s, r, members[r], unfilled, go),
+                  net::detached);
+  }
+  // Fill every room first, on one thread, then start the clock and the senders.
+  while (unfilled.load() > 0)
+    io.run_one();
+  const auto started = clock_type::now();
+  go.store(true);
+  std::vector<std::thread> threads;
+  for (unsigned t = 1; t < s.threads; ++t)
+    threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : threads)
+    t.join();
+  const double seconds = std::chrono::duration<double>(clock_type::now() - started).count();
+  const double deliveries = double(s.rooms) * s.members * s.messages;
+  std::printf(
+      "{\"bench\":\"hub\",\"threads\":%u,\"shards\":%zu,\"rooms\":%d,\"members\":%d,"
+      "\"messages\":%d,\"deliveries\":%.0f,\"seconds\":%.3f,\"deliveries_per_s\":%.0f}\n",
+      s.threads, s.shards, s.rooms, s.members, s.messages, deliveries, seconds,
+      deliveries / seconds);
+  rooms.shutdown();
+  return unfinished.load() == 0 ? 0 : 1;
+}
