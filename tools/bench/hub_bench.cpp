@@ -5,6 +5,12 @@
 // every message. Prints one JSON line.
 //
 //   roomcast-hub-bench --threads 2 --shards 8 --rooms 100 --members 10 --messages 5000
+//
+// With --stalled K, the last K members of each room stop taking frames once the chat starts:
+// the run then measures their eviction (the broadcast that finds them full, their leave notices
+// to the others) and reports how many deliver calls it took.
+//
+//   roomcast-hub-bench --rooms 1 --members 1001 --messages 1 --stalled 1000
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -39,20 +45,31 @@ struct settings {
   int rooms = 100;
   int members = 10;
   int messages = 5000;
+  int stalled = 0;
 };
 
-// Counts deliveries; the last member to get its last frame ends the run.
+std::atomic<std::uint64_t> deliver_calls{0};
+
+// Counts deliveries; the last member to get its last frame (or to be evicted) ends the run.
 class counting_member final : public member {
  public:
-  counting_member(std::uint64_t expected, std::atomic<int>& unfinished, net::io_context& io)
-      : expected_(expected), unfinished_(unfinished), io_(io) {}
+  counting_member(std::uint64_t expected, std::atomic<int>& unfinished, net::io_context& io,
+                  const std::atomic<bool>* stall_from = nullptr)
+      : expected_(expected), unfinished_(unfinished), io_(io), stall_from_(stall_from) {}
 
   delivery deliver(const shared_frame& /*frame*/) override {
+    deliver_calls.fetch_add(1, std::memory_order_relaxed);
+    if (stall_from_ != nullptr && stall_from_->load(std::memory_order_relaxed))
+      return delivery::full;
     // Touched only by the room's strand: a plain counter, no shared cache line.
-    if (++received_ == expected_ && unfinished_.fetch_sub(1) == 1) io_.stop();
+    if (++received_ == expected_) done();
     return delivery::queued;
   }
-  void evict() override { std::fputs("hub-bench: a stub member was evicted\n", stderr); }
+  void evict() override {
+    if (stall_from_ == nullptr)
+      std::fputs("hub-bench: a member that kept up was evicted\n", stderr);
+    done();
+  }
   void room_closing() override {}
 
  private:
@@ -60,6 +77,11 @@ class counting_member final : public member {
   const std::uint64_t expected_;
   std::atomic<int>& unfinished_;
   net::io_context& io_;
+  const std::atomic<bool>* stall_from_;  // set: stop taking frames once it is true
+
+  void done() {
+    if (unfinished_.fetch_sub(1) == 1) io_.stop();
+  }
 };
 
 int parse_int(std::string_view flag, std::string_view text, int low, int high) {
@@ -89,13 +111,19 @@ settings parse(int argc, char** argv) {
     } else if (flag == "--rooms") {
       s.rooms = parse_int(flag, value, 1, 9000);
     } else if (flag == "--members") {
-      s.members = parse_int(flag, value, 1, 1000);
+      s.members = parse_int(flag, value, 1, 5000);
     } else if (flag == "--messages") {
       s.messages = parse_int(flag, value, 1, 10'000'000);
+    } else if (flag == "--stalled") {
+      s.stalled = parse_int(flag, value, 0, 4999);
     } else {
       std::fprintf(stderr, "hub-bench: unknown option %s\n", argv[i - 1]);
       std::exit(2);
     }
+  }
+  if (s.stalled >= s.members) {
+    std::fputs("hub-bench: --stalled must be below --members (the sender keeps up)\n", stderr);
+    std::exit(2);
   }
   return s;
 }
@@ -139,7 +167,7 @@ int main(int argc, char** argv) {
   net::io_context io(static_cast<int>(s.threads));
   hub rooms(
       io.get_executor(),
-      hub_options{.room_inbox = 64, .max_rooms = 10'000, .max_members = 1000, .shards = s.shards});
+      hub_options{.room_inbox = 64, .max_rooms = 10'000, .max_members = 5000, .shards = s.shards});
 
   std::atomic<int> unfinished(s.rooms * s.members);
   std::atomic<int> unfilled(s.rooms);
@@ -147,9 +175,12 @@ int main(int argc, char** argv) {
   std::vector<std::vector<std::shared_ptr<counting_member>>> members(s.rooms);
   for (int r = 0; r < s.rooms; ++r) {
     for (int m = 0; m < s.members; ++m) {
-      // Member m sees the joins of m..members-1 (its own with the roster), then every message.
-      const auto expected = static_cast<std::uint64_t>(s.members - m + s.messages);
-      members[r].push_back(std::make_shared<counting_member>(expected, unfinished, io));
+      // Member m sees the joins of m..members-1 (its own with the roster), then every message,
+      // and the leave notice of every stalled member.
+      const bool stalls = m >= s.members - s.stalled;
+      const auto expected = static_cast<std::uint64_t>(s.members - m + s.messages + s.stalled);
+      members[r].push_back(
+          std::make_shared<counting_member>(expected, unfinished, io, stalls ? &go : nullptr));
     }
     net::co_spawn(net::make_strand(io), fill_and_talk(rooms, s, r, members[r], unfilled, go),
                   net::detached);
@@ -157,6 +188,7 @@ int main(int argc, char** argv) {
   // Fill every room first, on one thread, then start the clock and the senders.
   while (unfilled.load() > 0)
     io.run_one();
+  const auto calls_before = deliver_calls.load();
   const auto started = clock_type::now();
   go.store(true);
   std::vector<std::thread> threads;
@@ -166,11 +198,13 @@ int main(int argc, char** argv) {
   for (auto& t : threads)
     t.join();
   const double seconds = std::chrono::duration<double>(clock_type::now() - started).count();
-  const double deliveries = double(s.rooms) * s.members * s.messages;
+  const double deliveries = double(s.rooms) * (s.members - s.stalled) * s.messages;
   std::printf(
       "{\"bench\":\"hub\",\"threads\":%u,\"shards\":%zu,\"rooms\":%d,\"members\":%d,"
-      "\"messages\":%d,\"deliveries\":%.0f,\"seconds\":%.3f,\"deliveries_per_s\":%.0f}\n",
-      s.threads, s.shards, s.rooms, s.members, s.messages, deliveries, seconds,
+      "\"messages\":%d,\"stalled\":%d,\"deliveries\":%.0f,\"deliver_calls\":%llu,"
+      "\"seconds\":%.4f,\"deliveries_per_s\":%.0f}\n",
+      s.threads, s.shards, s.rooms, s.members, s.messages, s.stalled, deliveries,
+      static_cast<unsigned long long>(deliver_calls.load() - calls_before), seconds,
       deliveries / seconds);
   rooms.shutdown();
   return unfinished.load() == 0 ? 0 : 1;
