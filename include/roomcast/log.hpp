@@ -2,7 +2,11 @@
 /** @file
  * One line per event on stderr, at a level chosen once at start-up. Chat text is never logged.
  */
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -11,6 +15,44 @@ namespace roomcast {
 
 enum class log_level { debug, info, warn, error, off };
 enum class log_format { text, json };
+
+/** How long ~log_queue waits for its thread to write what is queued; a descriptor that takes
+ * nothing for that long cannot hold it up any longer. */
+inline constexpr std::chrono::milliseconds log_flush_bound{1000};
+
+/**
+ * A bounded queue of complete lines and one thread that writes them to a file descriptor, in
+ * the order they were pushed. push() never waits for the descriptor: when `capacity` lines are
+ * waiting or being written, the line is dropped and counted. Lines that a write fails on
+ * (EPIPE, EBADF) are counted as dropped too. The thread blocks SIGPIPE for itself, so a log pipe
+ * whose reader went away ends no process. Thread-safe.
+ */
+class log_queue {
+ public:
+  log_queue(int fd, std::size_t capacity);
+  /** close(log_flush_bound). */
+  ~log_queue();
+  log_queue(const log_queue&) = delete;
+  log_queue& operator=(const log_queue&) = delete;
+
+  /** Queues one line (with its '\n'). False when it was dropped: the queue is full or closed. */
+  bool push(std::string line);
+  void set_capacity(std::size_t lines);
+  /** Lines dropped so far. */
+  std::uint64_t dropped() const noexcept;
+  /** Waits up to `bound` until every line pushed before the call is written (or dropped by a
+   * failed write). True when they are; false at the bound. */
+  bool flush(std::chrono::milliseconds bound);
+  /** Takes no more lines and waits up to `bound` for the thread to write the queued ones and end.
+   * True when it has ended (it is joined). False when it could not finish by then (a stuck
+   * descriptor): the thread is detached, owns what it still uses, and writes the rest if the
+   * descriptor ever takes it. Only the first call waits. */
+  bool close(std::chrono::milliseconds bound);
+
+ private:
+  struct shared;
+  std::shared_ptr<shared> state_;
+};
 
 void set_log_level(log_level level) noexcept;
 /** text: `2026-11-25T21:00:00.000Z info message`; json: one JSON object per line with `ts`,
