@@ -20,6 +20,8 @@ namespace roomcast {
 namespace {
 std::atomic<log_level> current_level{log_level::info};
 std::atomic<log_format> current_format{log_format::text};
+// The queue in front of stderr, once stderr_queue() has made it.
+std::atomic<log_queue*> installed{nullptr};
 
 // Writes `lines` to `fd` in order, several at a time (writev), finishing partial writes. Returns
 // how many lines were not completely written because a write failed.
@@ -90,6 +92,18 @@ const char* level_name(log_level level) noexcept {
       break;
   }
   return "off";
+}
+
+// The queue in front of stderr, made by the first line logged (or by set_log_queue_capacity).
+// Never destroyed: a line logged during the process's exit still finds it, and its thread never
+// outlives what it uses.
+log_queue& stderr_queue() {
+  static log_queue* const queue = [] {
+    auto* made = new log_queue(STDERR_FILENO, default_log_queue_lines);
+    installed.store(made, std::memory_order_release);
+    return made;
+  }();
+  return *queue;
 }
 
 }  // namespace
@@ -216,6 +230,20 @@ void set_log_format(log_format format) noexcept {
   current_format.store(format);
 }
 
+void set_log_queue_capacity(std::size_t lines) {
+  stderr_queue().set_capacity(lines);
+}
+
+std::uint64_t log_lines_dropped() noexcept {
+  const auto* queue = installed.load(std::memory_order_acquire);
+  return queue != nullptr ? queue->dropped() : 0;
+}
+
+bool flush_logs(std::chrono::milliseconds bound) {
+  auto* queue = installed.load(std::memory_order_acquire);
+  return queue == nullptr || queue->flush(bound);
+}
+
 bool log_enabled(log_level level) noexcept {
   return level != log_level::off && level >= current_level.load(std::memory_order_relaxed);
 }
@@ -243,8 +271,8 @@ void write_log(log_level level, std::string_view message) {
   } else {
     line = time + ' ' + level_name(level) + ' ' + std::string(message) + '\n';
   }
-  // One write(2) per line: lines from different threads never interleave.
-  [[maybe_unused]] const auto written = ::write(STDERR_FILENO, line.data(), line.size());
+  // The log thread writes it; a full queue drops it (counted) rather than wait.
+  stderr_queue().push(std::move(line));
 }
 
 void log_exception::operator()(const std::exception_ptr& error) const noexcept {

@@ -1,6 +1,10 @@
 #pragma once
 /** @file
  * One line per event on stderr, at a level chosen once at start-up. Chat text is never logged.
+ *
+ * The caller formats the line; the write to stderr happens on a thread of its own (the log
+ * thread), behind a bounded queue. A caller never waits for stderr: when the queue is full (a slow
+ * or stuck log pipe), the line is dropped and counted (`roomcast_log_lines_dropped_total`).
  */
 #include <chrono>
 #include <cstddef>
@@ -16,8 +20,10 @@ namespace roomcast {
 enum class log_level { debug, info, warn, error, off };
 enum class log_format { text, json };
 
-/** How long ~log_queue waits for its thread to write what is queued; a descriptor that takes
- * nothing for that long cannot hold it up any longer. */
+/** Lines that may wait for the log thread (--log-queue); more are dropped. */
+inline constexpr std::size_t default_log_queue_lines = 4096;
+/** How long the end of main (also a second signal, and ~log_queue) waits for the log thread to
+ * write what is queued: a stuck stderr holds the exit up no longer than this. */
 inline constexpr std::chrono::milliseconds log_flush_bound{1000};
 
 /**
@@ -58,9 +64,16 @@ void set_log_level(log_level level) noexcept;
 /** text: `2026-11-25T21:00:00.000Z info message`; json: one JSON object per line with `ts`,
  * `level` and `msg`, for log collectors. */
 void set_log_format(log_format format) noexcept;
+/** How many lines may wait for the log thread (default_log_queue_lines until set). */
+void set_log_queue_capacity(std::size_t lines);
 bool log_enabled(log_level level) noexcept;
-/** Writes one complete line (a single write, so lines from threads do not interleave). */
+/** Formats one complete line and hands it to the log thread (never waits for stderr). */
 void write_log(log_level level, std::string_view message);
+/** Log lines dropped since start: the queue was full, or writing to stderr failed. */
+std::uint64_t log_lines_dropped() noexcept;
+/** Waits up to `bound` for the log thread to write every line logged before the call; false at
+ * the bound. main calls it last, with log_flush_bound. */
+bool flush_logs(std::chrono::milliseconds bound);
 
 template <class... Parts>
 void log(log_level level, const Parts&... parts) {
