@@ -189,6 +189,9 @@ const std::vector<option>& options() {
          c.level = *level;
          return {};
        }},
+      {"--log-queue", "ROOMCAST_LOG_QUEUE", "LINES",
+       "log lines waiting for stderr (the log thread) before more are dropped and counted",
+       integer(in(&config::log_queue_lines), 1, 1'000'000)},
   };
   return all;
 }
@@ -234,7 +237,8 @@ std::string config::summary() const {
       << " max_members=" << hub.max_members
       << " admin_port=" << (admin_port < 0 ? std::string("(main)") : std::to_string(admin_port))
       << " metrics=" << (metrics ? "on" : "off")
-      << " log_format=" << (format == log_format::json ? "json" : "text") << " allowed_origins=";
+      << " log_format=" << (format == log_format::json ? "json" : "text")
+      << " log_queue=" << log_queue_lines << " allowed_origins=";
   if (s.allowed_origins.empty()) out << "(any)";
   for (std::size_t i = 0; i < s.allowed_origins.size(); ++i) {
     out << (i ? "," : "") << s.allowed_origins[i];

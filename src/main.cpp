@@ -7,7 +7,9 @@
 #include "roomcast/log.hpp"
 #include "roomcast/server.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   using namespace roomcast;
   const auto parsed = parse_config({argv + 1, static_cast<std::size_t>(argc - 1)},
                                    [](const char* name) { return std::getenv(name); });
@@ -19,6 +21,7 @@ int main(int argc, char** argv) {
   const config& settings = *parsed.settings;
   set_log_level(settings.level);
   set_log_format(settings.format);
+  set_log_queue_capacity(settings.log_queue_lines);
   try {
     server chat(settings);
     log_info("roomcast ", ROOMCAST_VERSION, " starting: ", settings.summary());
@@ -35,4 +38,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int code = run(argc, argv);
+  // Lines are written by the log thread: wait for it, but not for a stderr that takes nothing.
+  roomcast::flush_logs(roomcast::log_flush_bound);
+  return code;
 }

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "roomcast/hub.hpp"
+#include "roomcast/log.hpp"
 #include "roomcast/protocol.hpp"
 
 namespace roomcast {
@@ -106,6 +107,10 @@ std::string render_prometheus(const server_metrics& server, const hub_counters& 
   single(out, "roomcast_outbox_high_water_bytes", "gauge",
          "The most bytes ever queued in one connection's outbox.",
          server.outbox_high_water_bytes.load(relaxed));
+  single(out, "roomcast_log_lines_dropped_total", "counter",
+         "Log lines not written: the log queue was full (stderr slower than the server) or the "
+         "write to stderr failed.",
+         log_lines_dropped());
   header(out, "roomcast_rejections_total", "counter", "Client frames refused, by wire code.");
   for (const int code : rejection_codes) {
     out << "roomcast_rejections_total{code=\"" << code << "\",error=\""

@@ -260,6 +260,7 @@ void server::stop_on_signals() {
     impl_->signals.async_wait([](error_code again, int) {
       if (again) return;
       log_warn("second signal: exiting without draining");
+      flush_logs(log_flush_bound);
       std::_Exit(1);
     });
   });

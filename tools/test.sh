@@ -3,7 +3,8 @@
 #   1. release build: unit + integration tests (ctest), then clang-tidy over src/ (tools/lint.sh,
 #      on the release build's compile commands)
 #   2. asan preset (AddressSanitizer + UndefinedBehaviorSanitizer): the same tests
-#   3. tsan preset (ThreadSanitizer): the integration tests (server on 2 threads)
+#   3. tsan preset (ThreadSanitizer): the integration tests (server on 2 threads) and the unit
+#      tests tagged [threads] (the log thread)
 #   4. the libFuzzer smoke run (tools/fuzz/smoke.sh): regressions + 8 s per target
 #   5. the browser tests (headless Debian chromium via playwright-core) against the release binary:
 #      roomcast's own page, and the seed article's unmodified Vue client (built at test time
@@ -62,7 +63,7 @@ fi
 echo "== [lint] $(($(date +%s) - t0)) s"
 
 run_ctest asan || failed=$((failed + 1))
-run_ctest tsan || failed=$((failed + 1))  # the integration tests, multi-threaded, under TSan
+run_ctest tsan || failed=$((failed + 1))  # the integration and [threads] tests, under TSan
 
 
 # libFuzzer smoke: regression inputs, then a few seconds of fuzzing per target (tools/fuzz).

@@ -56,6 +56,7 @@ struct config {
   bool metrics = true;  ///< serve /metrics
   log_level level = log_level::info;
   log_format format = log_format::text;
+  std::size_t log_queue_lines = default_log_queue_lines;  ///< lines waiting for the log thread
 
   /** The settings as one log line. */
   std::string summary() const;

@@ -51,7 +51,8 @@ struct server_metrics {
   std::uint64_t rejections_of(int wire_code) const noexcept;
 };
 
-/** Every metric in the Prometheus text exposition format (version 0.0.4). */
+/** Every metric in the Prometheus text exposition format (version 0.0.4), with the log lines
+ * dropped (log.hpp) among them. */
 std::string render_prometheus(const server_metrics& server, const hub_counters& hub);
 
 }  // namespace roomcast

@@ -58,6 +58,13 @@ std::map<std::string, double> parse_prometheus(const std::string& response) {
   return samples;
 }
 
+// One scrape of /metrics on `port`: roomcast_log_lines_dropped_total.
+net::awaitable<double> dropped_log_lines(std::uint16_t port) {
+  const auto response = co_await http_exchange(port, get("/metrics"));
+  const auto metrics = parse_prometheus(response);
+  co_return metrics.at("roomcast_log_lines_dropped_total");
+}
+
 }  // namespace
 
 TEST_CASE("/metrics counts a known workload") {
@@ -97,6 +104,7 @@ TEST_CASE("/metrics counts a known workload") {
     CHECK(metrics.at(R"(roomcast_rejections_total{code="4005",error="empty_text"})") == 1);
     CHECK(metrics.at(R"(roomcast_rejections_total{code="5002",error="name_taken"})") == 0);
     CHECK(metrics.at("roomcast_slow_consumers_total") == 0);
+    CHECK(metrics.at("roomcast_log_lines_dropped_total") == 0);
     const auto latencies = metrics.at("roomcast_delivery_latency_seconds_count");
     CHECK(latencies >= 3);  // the three "hello"s; the "sync" one may still be in flight
     CHECK(latencies <= 4);
@@ -188,6 +196,46 @@ TEST_CASE("the real binary drains on SIGTERM, exits 0, and logs JSON lines") {
   }
   CHECK(saw_settings);
   CHECK(saw_stopped);
+}
+
+TEST_CASE(
+    "with nobody reading its stderr, the real binary keeps serving chat, counts the log "
+    "lines it drops, and still exits") {
+  // A one-page stderr pipe that the test stops reading once it knows the ports, and a log queue
+  // of 8 lines: the log lines of a few dozen connections fill both.
+  server_process process({"--port", "0", "--admin-port", "0", "--threads", "2", "--log-queue", "8"},
+                         4096);
+  const auto port = process.port_after("listening on");
+  const auto admin = process.port_after("admin endpoints on");
+  run_client([&]() -> net::awaitable<void> {
+    // Each scrape is a connection, which logs when it opens and when it closes. Some lines may be
+    // dropped while the log thread is merely behind; 50 are dropped when the pipe stays full.
+    double dropped = 0;
+    for (int scrape = 0; scrape < 2000 && dropped < 50; ++scrape)
+      dropped = co_await dropped_log_lines(admin);
+    REQUIRE(dropped >= 50);
+    // Rooms go on: the log lines of these connections are dropped, not waited for.
+    auto alice = co_await test_client::connect(port);
+    auto bob = co_await test_client::connect(port);
+    co_await alice.create("1234", "alice");
+    co_await bob.join("1234", "bob");
+    co_await alice.receive();  // bob's join
+    co_await bob.say("still here");
+    const auto to_alice = co_await alice.receive();
+    CHECK(to_alice.at("text") == "still here");
+    const auto to_bob = co_await bob.receive();
+    CHECK(to_bob.at("text") == "still here");
+    co_await alice.close();
+    co_await bob.close();
+    // The pipe is never read, so the count keeps growing.
+    double later = dropped;
+    for (int scrape = 0; scrape < 2000 && later == dropped; ++scrape)
+      later = co_await dropped_log_lines(admin);
+    CHECK(later > dropped);
+  });
+  // The log thread is stuck in its write: main waits for it at most log_flush_bound, then exits.
+  process.signal(SIGTERM);
+  CHECK(process.wait_exit(std::chrono::seconds(20), false) == 0);
 }
 
 TEST_CASE("bad flags and values exit with code 2 and a message") {

@@ -4,14 +4,18 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdexcept>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 namespace roomcast::testing {
 
-server_process::server_process(const std::vector<std::string>& args) {
+server_process::server_process(const std::vector<std::string>& args, int stderr_pipe_bytes) {
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  if (stderr_pipe_bytes > 0 && ::fcntl(fds[1], F_SETPIPE_SZ, stderr_pipe_bytes) < 0) {
+    throw std::runtime_error("F_SETPIPE_SZ failed");
+  }
   std::vector<std::string> argv_storage{ROOMCAST_BINARY};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -81,7 +85,17 @@ void server_process::signal(int number) {
   ::kill(pid_, number);
 }
 
-std::optional<int> server_process::wait_exit(std::chrono::milliseconds deadline) {
+std::optional<int> server_process::wait_exit(std::chrono::milliseconds deadline, bool read_stderr) {
+  if (!read_stderr && !exited_) {
+    // A pidfd becomes readable when the process exits: wait for that without touching stderr.
+    // (glibc 2.36's <sys/pidfd.h> declares pidfd_open without extern "C": the system call.)
+    const auto exit_fd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+    if (exit_fd < 0) throw std::runtime_error("pidfd_open failed");
+    pollfd gone{exit_fd, POLLIN, 0};
+    const int ready = ::poll(&gone, 1, static_cast<int>(deadline.count()));
+    ::close(exit_fd);
+    if (ready <= 0) return std::nullopt;
+  }
   const auto until = std::chrono::steady_clock::now() + deadline;
   for (;;) {
     int status = 0;

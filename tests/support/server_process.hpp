@@ -13,8 +13,10 @@ namespace roomcast::testing {
 
 class server_process {
  public:
-  /** Starts the binary built with this test suite (ROOMCAST_BINARY) with `args`. */
-  explicit server_process(const std::vector<std::string>& args);
+  /** Starts the binary built with this test suite (ROOMCAST_BINARY) with `args`. When
+   * `stderr_pipe_bytes` > 0, the pipe its stderr goes to holds only that much (F_SETPIPE_SZ; the
+   * kernel rounds up to a page), so that a test that stops reading fills it quickly. */
+  explicit server_process(const std::vector<std::string>& args, int stderr_pipe_bytes = 0);
   ~server_process();
   server_process(const server_process&) = delete;
   server_process& operator=(const server_process&) = delete;
@@ -25,8 +27,9 @@ class server_process {
   /** The port in the first line that has `label` followed by `http://ADDR:PORT/`. */
   std::uint16_t port_after(std::string_view label);
   void signal(int number);
-  /** The exit status when the process exits within `deadline`, else nullopt. */
-  std::optional<int> wait_exit(std::chrono::milliseconds deadline);
+  /** The exit status when the process exits within `deadline`, else nullopt. With `read_stderr`
+   * false, stderr is not read while waiting (a log pipe nobody reads), only after the exit. */
+  std::optional<int> wait_exit(std::chrono::milliseconds deadline, bool read_stderr = true);
   const std::vector<std::string>& lines() const noexcept { return lines_; }
 
  private:

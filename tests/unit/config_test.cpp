@@ -32,12 +32,14 @@ TEST_CASE("flags win over the environment, which wins over defaults") {
   CHECK(parse({}, {{"PORT", "4000"}, {"ROOMCAST_PORT", "4001"}}).settings->port == 4001);
   CHECK(parse({"--port", "4002"}, {{"PORT", "4000"}}).settings->port == 4002);
   CHECK(parse({"--port=4003"}).settings->port == 4003);
-  const auto result = parse({"--threads", "3", "--max-text", "20", "--log-level", "debug"},
-                            {{"ROOMCAST_HOST", "0.0.0.0"}, {"ROOMCAST_OUTBOX", "8"}});
+  const auto result =
+      parse({"--threads", "3", "--max-text", "20", "--log-level", "debug", "--log-queue", "8"},
+            {{"ROOMCAST_HOST", "0.0.0.0"}, {"ROOMCAST_OUTBOX", "8"}});
   REQUIRE(result.settings);
   CHECK(result.settings->threads == 3);
   CHECK(result.settings->session.max_text == 20);
   CHECK(result.settings->level == log_level::debug);
+  CHECK(result.settings->log_queue_lines == 8);
   CHECK(result.settings->host == "0.0.0.0");
   CHECK(result.settings->session.outbox_frames == 8);
 }
@@ -54,6 +56,7 @@ TEST_CASE("bad flags and values exit with code 2 and say what was wrong") {
   check_bad(parse({"--frobnicate"}), "unknown option");
   check_bad(parse({"--threads", "0"}), "--threads");
   check_bad(parse({"--log-level", "loud"}), "debug, info");
+  check_bad(parse({"--log-queue", "0"}), "--log-queue");
   check_bad(parse({}, {{"PORT", "-1"}}), "PORT");
   check_bad(parse({}, {{"ROOMCAST_IDLE_TIMEOUT", "soon"}}), "ROOMCAST_IDLE_TIMEOUT");
 }
