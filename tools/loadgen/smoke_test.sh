@@ -31,6 +31,8 @@ fail() {
 }
 
 # The server picks a free port and logs it.
+# Created before the server starts, so that the wait below can read it at once.
+: >"$work/server.log"
 "$roomcast" --port 0 --threads 1 --rate-limit 0 --log-level info >"$work/server.log" 2>&1 &
 server_pid=$!
 port=""
