@@ -71,8 +71,9 @@ decision connection_fsm::on_frame(frame_kind kind, std::chrono::steady_clock::ti
                            "binary frames are not supported");
     case frame_kind::ping:
       return {.what = send_pong};
-    case frame_kind::pong:
-      return {};  // being heard is all it means
+    case frame_kind::pong:      // being heard is all it means
+    case frame_kind::fragment:  // the message is decided by its last frame
+      return {};
     case frame_kind::close:
       return start_closing(ending::client_closed, ws::close_code::normal, "");
     case frame_kind::fail:

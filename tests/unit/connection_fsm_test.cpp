@@ -106,6 +106,7 @@ TEST_CASE("frames of an open connection decide what the socket side does") {
   CHECK(fsm.on_frame(frame_kind::text, t0) == decision{.what = action::handle_text});
   CHECK(fsm.on_frame(frame_kind::ping, t0) == decision{.what = action::send_pong});
   CHECK(fsm.on_frame(frame_kind::pong, t0) == decision{});
+  CHECK(fsm.on_frame(frame_kind::fragment, t0) == decision{});
   CHECK(fsm.current() == state::open);
 
   SECTION("close from the client: answered with 1000") {
