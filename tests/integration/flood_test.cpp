@@ -1,6 +1,8 @@
 // Floods of control frames and fragments (issue 11): every frame counts against the client's
-// budget, and a client that floods with anything is closed with 1008. A bystander pair in the
-// same room keeps chatting without losing a message throughout.
+// budget, a client that floods with anything is closed with 1008, and floods the limits let
+// through (--rate-limit 0) do not stop the others' chat. A bystander pair in the same room keeps
+// chatting without losing a message throughout.
+#include <array>
 #include <chrono>
 #include <vector>
 
@@ -166,5 +168,96 @@ TEST_CASE("a close flood: the first close is answered with 1000, the rest discar
     CHECK(gone.at("name") == "flooder");
     co_await room.bob.receive();
     co_await room.check();
+  });
+}
+
+TEST_CASE("a flooder that goes on after its close 1008 is cut off at --close-timeout") {
+  // In closing the server reads and discards what comes, until the client closes its end; a
+  // client that never does, and never stops sending, is cut off when the close deadline fires.
+  auto settings = test_config();
+  settings.session.close_timeout = std::chrono::milliseconds(300);
+  running_server server(settings);
+  run_client([&]() -> net::awaitable<void> {
+    auto room = co_await bystanders::open(server.port());
+    auto flooder = co_await raw_member(server.port(), "flooder");
+    co_await room.alice.receive();
+    co_await room.bob.receive();
+
+    const auto pings = repeated(encode_frame(ping_op, "x"), 10'000);
+    raw_frame close;
+    bool ended = false;
+    auto flood = [&]() -> net::awaitable<void> {
+      while (!ended) {
+        co_await flooder.send_ignoring_errors(pings);
+      }
+    };
+    auto watch = [&]() -> net::awaitable<void> {
+      close = co_await flooder.read_until_close();
+      const auto after = co_await flooder.read_frame();  // the server cuts the connection
+      CHECK(after.opcode == -1);
+      ended = true;
+    };
+    std::vector<net::awaitable<void>> both;
+    both.push_back(flood());
+    both.push_back(watch());
+    co_await all_of(std::move(both));
+    CHECK(close.opcode == close_op);
+    CHECK(close.close_code() == 1008);
+    co_await check_room_after(room);
+  });
+}
+
+TEST_CASE("with no rate limit, a ping flood and a pong flood do not stop a room's chat") {
+  // The flooders are never closed, so the room chats beside floods that go on until it has
+  // finished: every read turn of theirs runs into its bound and yields (fair reads), with pongs
+  // to send, a socket that is never empty, and at the end a shutdown in the middle of it all.
+  // How much the floods delay the room is measured by tools/loadgen's flood scenario.
+  auto settings = test_config();
+  settings.session.rate_limit = 0;
+  running_server server(settings);
+  run_client([&]() -> net::awaitable<void> {
+    auto room = co_await bystanders::open(server.port());
+    // Each co_await in a statement of its own (g++ 12: docs/architecture.md, "Toolchain traps").
+    auto pinger = co_await raw_client::connect(server.port());
+    auto ponger = co_await raw_client::connect(server.port());
+    std::array<raw_client, 2> flooders = {std::move(pinger), std::move(ponger)};
+    const std::array<std::string, 2> floods = {repeated(encode_frame(ping_op, "x"), 10'000),
+                                               repeated(encode_frame(pong_op, "x"), 10'000)};
+    std::array<int, 2> chunks_written{};
+    std::size_t pong_bytes = 0;  // what the pinger got back
+    bool done = false;
+    auto flood = [&](std::size_t i) -> net::awaitable<void> {
+      while (!done) {
+        co_await flooders[i].send_ignoring_errors(floods[i]);
+        ++chunks_written[i];
+      }
+    };
+    auto drain = [&]() -> net::awaitable<void> {
+      for (;;) {
+        const auto size = co_await flooders[0].discard_some();
+        if (size == 0) break;
+        pong_bytes += size;
+      }
+    };
+    auto chat = [&]() -> net::awaitable<void> {
+      // The floods are under way (100,000 frames from each written, and pongs coming back)...
+      while (chunks_written[0] < 10 || chunks_written[1] < 10 || pong_bytes == 0) {
+        co_await room.check();
+      }
+      // ...and go on while the room chats; they end only after.
+      for (int i = 0; i < 20; ++i) {
+        co_await room.check();
+      }
+      done = true;
+      for (auto& flooder : flooders)
+        flooder.shutdown_send();
+    };
+    std::vector<net::awaitable<void>> all;
+    all.push_back(flood(0));
+    all.push_back(flood(1));
+    all.push_back(drain());
+    all.push_back(chat());
+    co_await all_of(std::move(all));
+    CHECK(pong_bytes > 0);
   });
 }
