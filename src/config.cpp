@@ -136,7 +136,8 @@ const std::vector<option>& options() {
        "on SIGTERM/SIGINT, time for all clients to close before the process exits",
        millis(in(&config::drain_timeout))},
       {"--rate-limit", "ROOMCAST_RATE_LIMIT", "PER_SEC",
-       "frames per second a client may send (0: unlimited); more get error 4009",
+       "frames of any kind a client may send per second (0: unlimited); "
+       "beyond it text gets error 4009, a ping no pong",
        decimal(in(&config::session, &session_options::rate_limit))},
       {"--rate-burst", "ROOMCAST_RATE_BURST", "N", "frames a client may send at once",
        decimal(in(&config::session, &session_options::rate_burst))},

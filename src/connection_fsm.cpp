@@ -60,24 +60,33 @@ decision connection_fsm::on_frame(frame_kind kind, std::chrono::steady_clock::ti
   using enum decision::action;
   if (state_ != state::open) return {};  // closing: our close is out, the rest is discarded
   heard_ = true;
+  if (kind == frame_kind::fail) {  // not a frame: the reader refused the bytes
+    record(ending::protocol_error, "close " + std::to_string(fail_code));
+    return start_closing(ending::protocol_error, fail_code, "");
+  }
+  // Every frame costs a token, whatever its kind: a ping is work (a pong to send) like a chat
+  // message. A frame over budget is refused (text: 4009; a ping: no pong, which RFC 6455 allows
+  // when pings come faster than they are answered), and a client that goes on after
+  // --flood-limit refusals is closed with 1008.
+  const bool within_budget = frames_allowed_.try_take(now);
+  if (!within_budget && !refusals_allowed_.try_take(now)) {
+    return start_closing(ending::rate_limited, ws::close_code::policy_violation,
+                         "rate limit exceeded");
+  }
   switch (kind) {
     case frame_kind::text:
-      if (frames_allowed_.try_take(now)) return {.what = handle_text};
-      if (refusals_allowed_.try_take(now)) return {.what = refuse_rate_limited};
-      return start_closing(ending::rate_limited, ws::close_code::policy_violation,
-                           "rate limit exceeded");
+      return {.what = within_budget ? handle_text : refuse_rate_limited};
     case frame_kind::binary:
       return start_closing(ending::binary_frame, ws::close_code::unsupported_data,
                            "binary frames are not supported");
     case frame_kind::ping:
-      return {.what = send_pong};
-    case frame_kind::pong:
-      return {};  // being heard is all it means
+      return {.what = within_budget ? send_pong : none};
+    case frame_kind::pong:      // being heard is all it means
+    case frame_kind::fragment:  // the message is decided by its last frame
+      return {};
     case frame_kind::close:
       return start_closing(ending::client_closed, ws::close_code::normal, "");
     case frame_kind::fail:
-      record(ending::protocol_error, "close " + std::to_string(fail_code));
-      return start_closing(ending::protocol_error, fail_code, "");
     case frame_kind::need_more:
       break;
   }

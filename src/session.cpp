@@ -226,6 +226,19 @@ class connection final : public member, public std::enable_shared_from_this<conn
   // plain async_wait with no coroutine behind it (park_reader), and each wake-up runs one turn of
   // the loop as a short-lived coroutine (read_turn). One turn runs at a time: a turn starts only
   // from the parked wait, and the wait is armed only at the end of a turn.
+  //
+  // Reads are fair: a turn that has acted on `frames_per_turn` frames or read `bytes_per_turn`
+  // bytes lets the connections queued behind it on its thread run before it goes on, so that a
+  // client sending as fast as its socket takes (pings, chat, junk to discard) cannot hold a
+  // thread (docs/architecture.md, "Fair reads", says how the bounds were chosen).
+  static constexpr int frames_per_turn = 16;
+  static constexpr std::size_t bytes_per_turn = 64 * 1024;
+
+  struct turn_budget {
+    int frames = 0;
+    std::size_t bytes = 0;
+    bool spent() const noexcept { return frames >= frames_per_turn || bytes >= bytes_per_turn; }
+  };
 
   void park_reader() {
     auto readable = [self = shared_from_this()](error_code /*ec*/) {
@@ -243,25 +256,36 @@ class connection final : public member, public std::enable_shared_from_this<conn
 
   // `self` keeps the connection alive while the turn runs.
   net::awaitable<void> read_turn([[maybe_unused]] std::shared_ptr<connection> self) {
+    turn_budget turn;
     while (lifecycle_.reading()) {
       // Out of the room as soon as the session is closing: its name is free at once.
       if (lifecycle_.current() == connection_fsm::state::closing) co_await leave_room();
-      const auto frame = next_frame();
-      if (!frame) {
-        if (!lifecycle_.reading()) break;  // the socket ended
-        park_reader();                     // nothing more for now
-        co_return;
+      if (turn.spent()) {
+        // To the back of the thread's queue: the others go first, then this turn goes on.
+        co_await net::post(strand(), net::use_awaitable);
+        turn = {};
+        continue;
       }
-      co_await act_on(*frame);
+      const auto frame = next_frame(turn);
+      if (frame) {
+        co_await act_on(*frame);
+        ++turn.frames;
+      } else if (!lifecycle_.reading()) {
+        break;  // the socket ended
+      } else if (!turn.spent()) {
+        park_reader();  // nothing more for now
+        co_return;
+      }  // else it has read its share of bytes, and yields above
     }
     co_await leave_room();
     log_closed();
   }
 
   // The next frame the client sent, reading from the socket when input_ has no whole frame.
-  // nullopt when the socket has nothing more (park), or when it ended (the lifecycle is told).
+  // nullopt when the socket has nothing more (park), when it ended (the lifecycle is told), or
+  // when the turn has read its share of bytes (it yields, then calls again).
   // In closing, what arrives is read and discarded until the client closes its end.
-  std::optional<ws::frame_reader::result> next_frame() {
+  std::optional<ws::frame_reader::result> next_frame(turn_budget& turn) {
     for (;;) {
       if (lifecycle_.current() == connection_fsm::state::closing) {
         parsed_ = input_.size();
@@ -270,11 +294,13 @@ class connection final : public member, public std::enable_shared_from_this<conn
         parsed_ += result.consumed;
         if (result.what != ws::frame_reader::result::kind::need_more) return result;
       }
+      if (turn.bytes >= bytes_per_turn) return std::nullopt;
       // A read that did not fill the buffer took all the socket had: park at once instead of
       // spending a read on EAGAIN. The wait re-arms the descriptor (epoll_ctl), which reports
       // data that came in meanwhile.
       if (std::exchange(socket_drained_, false)) return std::nullopt;
       const auto [ec, size] = read_available();
+      turn.bytes += size;
       if (ec == net::error::would_block) return std::nullopt;
       if (ec || size == 0) {
         carry_out(lifecycle_.on_read_end(ec ? ec.message() : std::string()));

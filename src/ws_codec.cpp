@@ -254,85 +254,79 @@ frame_reader::result frame_reader::next(std::span<char> data) noexcept {
   // The message the last call reported has been handled: give its memory back.
   if (release_pending_) release();
 
-  std::size_t offset = 0;  // the frames before it have been used up
-  for (;;) {
-    const std::span<char> rest = data.subspan(offset);
-    frame_header header;
-    result out;
-    if (!parse_header(rest, header, out)) {
-      if (out.what == kind::fail) return fail(out.code, offset);
-      out.consumed = offset;
-      return out;
-    }
-    const std::size_t frame_size = header.header_size + header.length;
-    if (rest.size() < frame_size) {
-      return {.what = kind::need_more, .consumed = offset};
-    }
-    char* const payload = rest.data() + header.header_size;
-    unmask(payload, header.length, payload - mask_key_size);
-    const std::string_view body(payload, header.length);
-    const std::size_t frame_start = offset;
-    offset += frame_size;
-
-    switch (static_cast<opcode>(header.op)) {
-      case opcode::ping:
-        return {.what = kind::ping, .consumed = offset, .payload = body};
-      case opcode::pong:
-        return {.what = kind::pong, .consumed = offset, .payload = body};
-      case opcode::close:
-        return read_close(body, frame_start, offset);
-      case opcode::binary:
-        if (!header.fin) {
-          message_ = message::binary;
-          message_size_ = header.length;
-        }
-        return {.what = kind::binary, .consumed = offset, .payload = body};
-      case opcode::text:
-        utf8_.reset();
-        if (!utf8_.feed(body)) return fail(close_code::invalid_payload, frame_start);
-        if (header.fin) {
-          if (!utf8_.complete()) return fail(close_code::invalid_payload, frame_start);
-          return {.what = kind::text, .consumed = offset, .payload = body};
-        }
-        message_ = message::text;
-        message_size_ = header.length;
-        if (!append(body)) return fail(close_code::too_big, frame_start);
-        continue;
-      case opcode::continuation:
-        message_size_ += header.length;
-        if (message_ == message::binary) {
-          if (header.fin) {
-            message_ = message::none;
-            message_size_ = 0;
-          }
-          continue;
-        }
-        // Each fragment is checked as it arrives: bad text fails before the message ends.
-        if (!utf8_.feed(body)) return fail(close_code::invalid_payload, frame_start);
-        if (!append(body)) return fail(close_code::too_big, frame_start);
-        if (!header.fin) continue;
-        if (!utf8_.complete()) return fail(close_code::invalid_payload, frame_start);
-        message_ = message::none;
-        message_size_ = 0;
-        release_pending_ = true;
-        return {.what = kind::text, .consumed = offset, .payload = assembly()};
-    }
+  frame_header header;
+  result out;
+  if (!parse_header(data, header, out)) {
+    if (out.what == kind::fail) return fail(out.code);
+    return out;
   }
+  const std::size_t frame_size = header.header_size + header.length;
+  if (data.size() < frame_size) return {.what = kind::need_more};
+  char* const payload = data.data() + header.header_size;
+  unmask(payload, header.length, payload - mask_key_size);
+  const std::string_view body(payload, header.length);
+  // Every frame is reported, fragments too, so the caller can count each one.
+  const result fragment{.what = kind::fragment, .consumed = frame_size};
+
+  switch (static_cast<opcode>(header.op)) {
+    case opcode::ping:
+      return {.what = kind::ping, .consumed = frame_size, .payload = body};
+    case opcode::pong:
+      return {.what = kind::pong, .consumed = frame_size, .payload = body};
+    case opcode::close:
+      return read_close(body, frame_size);
+    case opcode::binary:
+      if (!header.fin) {
+        message_ = message::binary;
+        message_size_ = header.length;
+      }
+      return {.what = kind::binary, .consumed = frame_size, .payload = body};
+    case opcode::text:
+      utf8_.reset();
+      if (!utf8_.feed(body)) return fail(close_code::invalid_payload);
+      if (header.fin) {
+        if (!utf8_.complete()) return fail(close_code::invalid_payload);
+        return {.what = kind::text, .consumed = frame_size, .payload = body};
+      }
+      message_ = message::text;
+      message_size_ = header.length;
+      if (!append(body)) return fail(close_code::too_big);
+      return fragment;
+    case opcode::continuation:
+      message_size_ += header.length;
+      if (message_ == message::binary) {
+        if (header.fin) {
+          message_ = message::none;
+          message_size_ = 0;
+        }
+        return fragment;
+      }
+      // Each fragment is checked as it arrives: bad text fails before the message ends.
+      if (!utf8_.feed(body)) return fail(close_code::invalid_payload);
+      if (!append(body)) return fail(close_code::too_big);
+      if (!header.fin) return fragment;
+      if (!utf8_.complete()) return fail(close_code::invalid_payload);
+      message_ = message::none;
+      message_size_ = 0;
+      release_pending_ = true;
+      return {.what = kind::text, .consumed = frame_size, .payload = assembly()};
+  }
+  return fail(close_code::protocol_error);  // parse_header refuses the other opcodes
 }
 
-frame_reader::result frame_reader::read_close(std::string_view body, std::size_t frame_start,
+frame_reader::result frame_reader::read_close(std::string_view body,
                                               std::size_t consumed) noexcept {
   if (body.empty()) {
     return {.what = kind::close, .consumed = consumed, .code = close_code::no_status};
   }
-  if (body.size() == 1) return fail(close_code::protocol_error, frame_start);
+  if (body.size() == 1) return fail(close_code::protocol_error);
   const auto code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(body[0]) << 8)
                                                | static_cast<std::uint8_t>(body[1]));
-  if (!is_valid_close_code(code)) return fail(close_code::protocol_error, frame_start);
+  if (!is_valid_close_code(code)) return fail(close_code::protocol_error);
   const std::string_view reason = body.substr(2);
   utf8_validator check;
   if (!check.feed(reason) || !check.complete()) {
-    return fail(close_code::invalid_payload, frame_start);
+    return fail(close_code::invalid_payload);
   }
   return {.what = kind::close, .consumed = consumed, .payload = reason, .code = code};
 }
@@ -353,10 +347,10 @@ bool frame_reader::append(std::string_view bytes) noexcept {
   return true;
 }
 
-frame_reader::result frame_reader::fail(std::uint16_t code, std::size_t consumed) noexcept {
+frame_reader::result frame_reader::fail(std::uint16_t code) noexcept {
   failed_with_ = code;
   release();
-  return {.what = kind::fail, .consumed = consumed, .code = code};
+  return {.what = kind::fail, .code = code};
 }
 
 void frame_reader::release() noexcept {

@@ -26,8 +26,8 @@ struct session_options {
   std::chrono::milliseconds handshake_timeout{10'000};  ///< HTTP request and upgrade
   std::chrono::milliseconds idle_timeout{60'000};       ///< no traffic: ping, then close
   std::chrono::milliseconds close_timeout{5'000};  ///< a closing client's last writes and close
-  double rate_limit = 10;                    ///< frames per second per connection (0: unlimited)
-  double rate_burst = 20;                    ///< frames at once before the rate applies
+  double rate_limit = 10;                          ///< frames of any kind per second (0: unlimited)
+  double rate_burst = 20;                          ///< frames at once before the rate applies
   unsigned flood_limit = 50;                 ///< refused frames (refilled 1/s) before close 1008
   std::vector<std::string> allowed_origins;  ///< empty: any Origin may open a WebSocket
 };

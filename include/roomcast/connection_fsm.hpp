@@ -73,9 +73,9 @@ class connection_fsm {
   enum class state : std::uint8_t { http, upgrading, open, closing, closed };
 
   struct limits {
-    double rate_limit = 10;  ///< text messages per second (0: unlimited)
+    double rate_limit = 10;  ///< frames of any kind per second (0: unlimited)
     double rate_burst = 20;
-    unsigned flood_limit = 50;  ///< refused messages (refilled 1/s) before close 1008
+    unsigned flood_limit = 50;  ///< refused frames (refilled 1/s) before close 1008
   };
 
   explicit connection_fsm(const limits& l) noexcept
@@ -101,7 +101,13 @@ class connection_fsm {
   // --- Events of an open connection ----------------------------------------------------------
 
   /** A complete frame arrived at `now`. `fail_code`: for `frame_kind::fail`, the close code the
-   * frame reader chose (1002, 1007, 1009). In closing, frames are discarded. */
+   * frame reader chose (1002, 1007, 1009). In closing, frames are discarded.
+   *
+   * Every frame takes a token from the --rate-limit bucket: text, ping, pong, close, binary and
+   * each fragment of a fragmented message alike. Over budget, text is refused with 4009 and any
+   * other frame goes unanswered (a ping gets no pong); each such frame is a refusal, and the
+   * next frame over budget once --flood-limit refusals are spent (refilled one per second)
+   * closes the connection with 1008, whatever its kind. */
   decision on_frame(frame_kind kind, std::chrono::steady_clock::time_point now,
                     std::uint16_t fail_code = 0);
   /** The client's end of the stream (eof) or a read error (`error` non-empty). */
@@ -133,7 +139,7 @@ class connection_fsm {
   state state_ = state::http;
   ending ending_ = ending::none;
   std::string detail_;
-  token_bucket frames_allowed_;    // --rate-limit / --rate-burst
+  token_bucket frames_allowed_;    // --rate-limit / --rate-burst: every frame takes a token
   token_bucket refusals_allowed_;  // --flood-limit, refilled one per second
   bool heard_ = false;             // a frame arrived since the last idle tick
   bool pinged_ = false;            // a ping went out at the last idle tick

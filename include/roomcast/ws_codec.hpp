@@ -107,30 +107,34 @@ class frame_reader {
   explicit frame_reader(std::size_t max_message) noexcept : max_message_(max_message) {}
 
   struct result {
-    enum class kind : std::uint8_t { need_more, text, binary, ping, pong, close, fail };
+    /** One report per frame (a `text` that ends a fragmented message reports its last frame):
+     * the caller sees, and can count, every frame the client sends. `fragment` is a frame of a
+     * fragmented message that does not complete a text message (a text fragment taken into the
+     * message being assembled, or any frame of a binary message after its first); there is
+     * nothing to act on, only its cost. */
+    enum class kind : std::uint8_t { need_more, text, binary, ping, pong, close, fail, fragment };
     kind what = kind::need_more;
-    /** Bytes at the front of `data` the caller must now drop: the frames this call used up. It can
-     * be > 0 with `need_more`, when fragments were taken into the message being assembled; with
-     * `fail` it counts the frames before the bad one. */
+    /** Bytes at the front of `data` the caller must now drop: the frame this call used up (0 with
+     * `need_more` and `fail`). */
     std::size_t consumed = 0;
     /** text: the whole message; binary: the payload of its first frame; ping/pong: the payload;
-     * close: the reason. It points into `data` or into the reader's own buffer, and stays valid
-     * until the next call, provided dropping `consumed` bytes does not move the rest (as with
-     * beast::flat_buffer::consume); otherwise handle it before dropping them. */
+     * close: the reason; fragment: empty. It points into `data` or into the reader's own buffer,
+     * and stays valid until the next call, provided dropping `consumed` bytes does not move the
+     * rest (as with beast::flat_buffer::consume); otherwise handle it before dropping them. */
     std::string_view payload;
     /** close: the peer's code (1005 when the frame had none); fail: the close code to send the
      * peer: 1002 (protocol violation), 1007 (text that is not UTF-8) or 1009 (message too big). */
     std::uint16_t code = 0;
   };
 
-  /** Reads the frames at the front of `data` (unmasking them in place) and returns at the first
-   * thing the caller must act on: a complete message, a control frame, a failure, or need_more
-   * when the frame at the front is incomplete. Fragments of a text message are taken in on the
-   * way (and dropped through `consumed`); control frames between fragments are reported while the
+  /** Reads the frame at the front of `data` (unmasking it in place) and reports it: a complete
+   * message, a control frame, a fragment, a failure, or need_more when the frame at the front is
+   * incomplete. Fragments of a text message are taken into the message being assembled (and
+   * dropped through `consumed`); control frames between fragments are reported while the
    * message is kept. A binary message is reported at its first frame (the server refuses binary;
-   * its later fragments are consumed without a report). After `fail` the reader answers `fail`
-   * again: the connection is over. Checks a header as soon as its bytes are there, in order, so
-   * the answer does not depend on how the input was split. */
+   * its later frames are reported as fragments). After `fail` the reader answers `fail` again:
+   * the connection is over. Checks a header as soon as its bytes are there, in order, so the
+   * answer does not depend on how the input was split. */
   result next(std::span<char> data) noexcept;
 
   /** Payload bytes of the fragmented text message being assembled. */
@@ -147,9 +151,9 @@ class frame_reader {
   enum class message : std::uint8_t { none, text, binary };
 
   bool parse_header(std::span<const char> data, frame_header& header, result& out) const noexcept;
-  result read_close(std::string_view body, std::size_t frame_start, std::size_t consumed) noexcept;
+  result read_close(std::string_view body, std::size_t consumed) noexcept;
   bool append(std::string_view bytes) noexcept;
-  result fail(std::uint16_t code, std::size_t consumed) noexcept;
+  result fail(std::uint16_t code) noexcept;
   void release() noexcept;
 
   std::size_t max_message_;

@@ -1,5 +1,6 @@
 #include "raw_client.hpp"
 
+#include <array>
 #include <stdexcept>
 
 #include <boost/asio/read.hpp>
@@ -107,6 +108,17 @@ net::awaitable<raw_frame> raw_client::read_frame() {
   frame.payload = impl_->buffer.substr(header, length);
   impl_->buffer.erase(0, header + length);
   co_return frame;
+}
+
+net::awaitable<std::size_t> raw_client::discard_some() {
+  if (!impl_->buffer.empty()) {
+    const auto size = impl_->buffer.size();
+    impl_->buffer.clear();
+    co_return size;
+  }
+  std::array<char, 64 * 1024> chunk;
+  auto [ec, size] = co_await impl_->socket.async_read_some(net::buffer(chunk), use_nothrow);
+  co_return ec ? 0 : size;
 }
 
 net::awaitable<raw_frame> raw_client::read_until_close() {

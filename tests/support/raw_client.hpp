@@ -36,6 +36,9 @@ class raw_client {
   /** Writes `bytes`, ignoring the error a server that closed midway causes. */
   net::awaitable<void> send_ignoring_errors(std::string bytes);
   net::awaitable<raw_frame> read_frame();
+  /** Reads what the server sent, whatever it is, and drops it: the bytes read, 0 when the
+   * connection ended. For a flooder that must keep reading what it provokes, cheaply. */
+  net::awaitable<std::size_t> discard_some();
   /** Reads frames until a close frame or the end of the connection; returns the close frame. */
   net::awaitable<raw_frame> read_until_close();
   /** Half-closes the socket: the server sees end of stream on its reads. */

@@ -135,6 +135,7 @@ TEST_CASE("frames of an open connection decide what the socket side does") {
   CHECK(fsm.on_frame(frame_kind::text, t0) == decision{.what = action::handle_text});
   CHECK(fsm.on_frame(frame_kind::ping, t0) == decision{.what = action::send_pong});
   CHECK(fsm.on_frame(frame_kind::pong, t0) == decision{});
+  CHECK(fsm.on_frame(frame_kind::fragment, t0) == decision{});
   CHECK(fsm.current() == state::open);
 
   SECTION("close from the client: answered with 1000") {
@@ -158,7 +159,8 @@ TEST_CASE("frames of an open connection decide what the socket side does") {
 
 TEST_CASE("in closing, frames are discarded and the client's end of the stream closes") {
   auto fsm = in_state(state::closing);
-  for (const auto kind : {frame_kind::text, frame_kind::ping, frame_kind::close, frame_kind::fail})
+  for (const auto kind : {frame_kind::text, frame_kind::ping, frame_kind::pong,
+                          frame_kind::fragment, frame_kind::close, frame_kind::fail})
     CHECK(fsm.on_frame(kind, t0) == decision{});
   CHECK(fsm.on_evicted() == decision{});
   CHECK(fsm.on_shutdown() == decision{});
@@ -238,6 +240,126 @@ TEST_CASE("text beyond the rate is refused with 4009, and a flood is closed with
           == close_with(ws::close_code::policy_violation, "rate limit exceeded"));
     CHECK(fsm.why_ended() == ending::rate_limited);
   }
+}
+
+// --- Every frame takes a token (issue 11): control frames and fragments are not free --------
+
+namespace {
+constexpr connection_fsm::limits tight{.rate_limit = 1, .rate_burst = 2, .flood_limit = 2};
+const decision flood_close = close_with(ws::close_code::policy_violation, "rate limit exceeded");
+}  // namespace
+
+TEST_CASE("a ping flood: pongs within the budget, then no pong, then close 1008") {
+  auto fsm = in_state(state::open, tight);
+  CHECK(fsm.on_frame(frame_kind::ping, t0) == decision{.what = action::send_pong});
+  CHECK(fsm.on_frame(frame_kind::ping, t0) == decision{.what = action::send_pong});
+  // Over the budget: not answered, and each one is a refusal toward --flood-limit.
+  CHECK(fsm.on_frame(frame_kind::ping, t0) == decision{});
+  CHECK(fsm.on_frame(frame_kind::ping, t0) == decision{});
+  CHECK(fsm.current() == state::open);
+  SECTION("one more in the same second closes") {
+    CHECK(fsm.on_frame(frame_kind::ping, t0) == flood_close);
+    CHECK(fsm.current() == state::closing);
+    CHECK(fsm.why_ended() == ending::rate_limited);
+  }
+  SECTION("a second later the next ping is answered again") {
+    CHECK(fsm.on_frame(frame_kind::ping, t0 + std::chrono::seconds(1))
+          == decision{.what = action::send_pong});
+  }
+}
+
+TEST_CASE("a pong flood is closed with 1008") {
+  auto fsm = in_state(state::open, tight);
+  for (int i = 0; i < 4; ++i)  // two within the budget, two refused
+    CHECK(fsm.on_frame(frame_kind::pong, t0) == decision{});
+  CHECK(fsm.on_frame(frame_kind::pong, t0) == flood_close);
+  CHECK(fsm.why_ended() == ending::rate_limited);
+}
+
+TEST_CASE("a flood of fragments is closed with 1008") {
+  auto fsm = in_state(state::open, tight);
+  for (int i = 0; i < 4; ++i)
+    CHECK(fsm.on_frame(frame_kind::fragment, t0) == decision{});
+  CHECK(fsm.on_frame(frame_kind::fragment, t0) == flood_close);
+}
+
+TEST_CASE("a close flood: the first close is answered and the rest discarded") {
+  SECTION("within the budget: 1000") {
+    auto fsm = in_state(state::open, tight);
+    CHECK(fsm.on_frame(frame_kind::close, t0) == close_with(ws::close_code::normal, ""));
+    for (int i = 0; i < 100; ++i)
+      CHECK(fsm.on_frame(frame_kind::close, t0) == decision{});
+    CHECK(fsm.why_ended() == ending::client_closed);
+  }
+  SECTION("over the budget with refusals left: still answered with 1000") {
+    auto fsm = in_state(state::open, tight);
+    fsm.on_frame(frame_kind::pong, t0);
+    fsm.on_frame(frame_kind::pong, t0);
+    CHECK(fsm.on_frame(frame_kind::close, t0) == close_with(ws::close_code::normal, ""));
+  }
+  SECTION("after the flood budget is spent: 1008") {
+    auto fsm = in_state(state::open, tight);
+    for (int i = 0; i < 4; ++i)
+      fsm.on_frame(frame_kind::pong, t0);
+    CHECK(fsm.on_frame(frame_kind::close, t0) == flood_close);
+    CHECK(fsm.why_ended() == ending::rate_limited);
+  }
+}
+
+TEST_CASE("frames of every kind share one budget, and refusals of every kind one flood limit") {
+  auto fsm = in_state(state::open, tight);
+  CHECK(fsm.on_frame(frame_kind::ping, t0).what == action::send_pong);
+  CHECK(fsm.on_frame(frame_kind::fragment, t0) == decision{});
+  // The pings and fragments took the budget: this text is refused.
+  CHECK(fsm.on_frame(frame_kind::text, t0).what == action::refuse_rate_limited);
+  CHECK(fsm.on_frame(frame_kind::ping, t0) == decision{});  // the second refusal
+  CHECK(fsm.on_frame(frame_kind::text, t0) == flood_close);
+}
+
+TEST_CASE("a binary frame or a protocol failure closes with its own code, budget or not") {
+  auto fsm = in_state(state::open, tight);
+  for (int i = 0; i < 3; ++i)
+    fsm.on_frame(frame_kind::pong, t0);  // budget spent, one refusal left
+  SECTION("binary over the budget: 1003") {
+    CHECK(fsm.on_frame(frame_kind::binary, t0)
+          == close_with(ws::close_code::unsupported_data, "binary frames are not supported"));
+  }
+  SECTION("a failure takes no token: 1002 even once the flood budget is spent") {
+    fsm.on_frame(frame_kind::pong, t0);
+    CHECK(fsm.on_frame(frame_kind::fail, t0, ws::close_code::protocol_error)
+          == close_with(ws::close_code::protocol_error, ""));
+    CHECK(fsm.why_ended() == ending::protocol_error);
+  }
+}
+
+TEST_CASE("a well-behaved client's pings all get pongs, beside its chat") {
+  // The defaults: 10 frames/s, burst 20, flood limit 50.
+  auto fsm = in_state(state::open, {.rate_limit = 10, .rate_burst = 20, .flood_limit = 50});
+  auto now = t0;
+  for (int second = 0; second < 120; ++second) {
+    for (int i = 0; i < 4; ++i) {  // a chat message and a ping every 250 ms: 8 frames/s
+      now += std::chrono::milliseconds(250);
+      REQUIRE(fsm.on_frame(frame_kind::text, now).what == action::handle_text);
+      REQUIRE(fsm.on_frame(frame_kind::ping, now) == decision{.what = action::send_pong});
+    }
+    if (second % 30 == 0) REQUIRE(fsm.on_frame(frame_kind::pong, now) == decision{});  // ours
+  }
+  // A burst of pings after a pause: the burst is answered.
+  now += std::chrono::seconds(5);
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(fsm.on_frame(frame_kind::ping, now) == decision{.what = action::send_pong});
+  CHECK(fsm.current() == state::open);
+}
+
+TEST_CASE("a rate limit of 0: no frame of any kind is limited") {
+  auto fsm = in_state(state::open);  // rate_limit 0, flood_limit 5
+  for (int i = 0; i < 10'000; ++i) {
+    REQUIRE(fsm.on_frame(frame_kind::ping, t0) == decision{.what = action::send_pong});
+    REQUIRE(fsm.on_frame(frame_kind::pong, t0) == decision{});
+    REQUIRE(fsm.on_frame(frame_kind::fragment, t0) == decision{});
+    REQUIRE(fsm.on_frame(frame_kind::text, t0).what == action::handle_text);
+  }
+  CHECK(fsm.current() == state::open);
 }
 
 TEST_CASE("nothing happens to a closed connection") {

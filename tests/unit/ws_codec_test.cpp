@@ -169,7 +169,7 @@ template <>
 struct StringMaker<report> {
   static std::string convert(const report& r) {
     static constexpr const char* names[] = {"need_more", "text",  "binary", "ping",
-                                            "pong",      "close", "fail"};
+                                            "pong",      "close", "fail",   "fragment"};
     std::ostringstream out;
     out << names[static_cast<int>(r.what)] << " code " << r.code << " \""
         << (r.payload.size() > 40 ? r.payload.substr(0, 40) + "..." : r.payload) << "\" ("
@@ -290,11 +290,14 @@ TEST_CASE("reports do not depend on how the input is split") {
   stream += client_frame(op::close, close_body(1000, "done"));
   const std::vector<report> expected = {
       {kind::text, R"({"type":"join","roomId":"1234","name":"zoë"})"},
+      {kind::fragment},
       {kind::ping, "are you there"},
+      {kind::fragment},
       {kind::pong, ""},
       {kind::text, R"({"text":"in pieces"})"},
       {kind::text, std::string(300, 'L')},
       {kind::binary, "\x01\x02"},
+      {kind::fragment},
       {kind::text, ""},
       {kind::close, "done", 1000},
   };
@@ -306,10 +309,15 @@ TEST_CASE("a ping between fragments is reported while the message is kept") {
   std::string buffer = client_frame(op::text, R"({"type":"message",)", {.fin = false});
   buffer += client_frame(op::ping, "are you there");
   buffer += client_frame(op::continuation, R"("text":"in pieces"})");
+  const auto first = reader.next({buffer.data(), buffer.size()});
+  REQUIRE(first.what == kind::fragment);
+  CHECK(first.payload.empty());
+  CHECK(first.consumed == 6 + 18);
+  buffer.erase(0, first.consumed);
   const auto pinged = reader.next({buffer.data(), buffer.size()});
   REQUIRE(pinged.what == kind::ping);
   CHECK(pinged.payload == "are you there");
-  CHECK(pinged.consumed == 6 + 18 + 6 + 13);  // the first fragment and the ping
+  CHECK(pinged.consumed == 6 + 13);
   CHECK(reader.buffered() == 18);
   buffer.erase(0, pinged.consumed);
   const auto message = reader.next({buffer.data(), buffer.size()});
@@ -321,6 +329,9 @@ TEST_CASE("a ping between fragments is reported while the message is kept") {
     std::string more = client_frame(op::text, "ab", {.fin = false});
     more += client_frame(op::close, close_body(1001));
     ws::frame_reader other(1024);
+    const auto fragment = other.next({more.data(), more.size()});
+    CHECK(fragment.what == kind::fragment);
+    more.erase(0, fragment.consumed);
     const auto closed = other.next({more.data(), more.size()});
     CHECK(closed.what == kind::close);
     CHECK(closed.code == 1001);
@@ -328,15 +339,19 @@ TEST_CASE("a ping between fragments is reported while the message is kept") {
   }
 }
 
-TEST_CASE("fragments taken in are consumed even when the next frame is incomplete") {
+TEST_CASE("each fragment is reported and consumed as it is taken in") {
   ws::frame_reader reader(1024);
   std::string buffer = client_frame(op::text, "ab", {.fin = false});
   const std::string last = client_frame(op::continuation, "cd");
   buffer += last.substr(0, 3);
   const auto r = reader.next({buffer.data(), buffer.size()});
-  CHECK(r.what == kind::need_more);
+  CHECK(r.what == kind::fragment);
   CHECK(r.consumed == 8);
+  CHECK(reader.buffered() == 2);
   buffer.erase(0, r.consumed);
+  const auto incomplete = reader.next({buffer.data(), buffer.size()});
+  CHECK(incomplete.what == kind::need_more);
+  CHECK(incomplete.consumed == 0);
   buffer += last.substr(3);
   const auto done = reader.next({buffer.data(), buffer.size()});
   CHECK(done.what == kind::text);
@@ -453,7 +468,8 @@ TEST_CASE("UTF-8 is checked across fragments, and as each fragment arrives") {
       stream +=
           client_frame(op::continuation, face.substr(split) + euro.substr(0, 1), {.fin = false});
       stream += client_frame(op::continuation, euro.substr(1));
-      check_reports(stream, {{kind::text, "price " + face + euro}});
+      check_reports(stream,
+                    {{kind::fragment}, {kind::fragment}, {kind::text, "price " + face + euro}});
     }
   }
   SECTION("a bad byte in a fragment fails before the message ends") {
@@ -635,13 +651,18 @@ TEST_CASE("the message size limit is decided from the header") {
     std::string ok = client_frame(op::text, std::string(60, 'a'), {.fin = false});
     ok += client_frame(op::ping, "between");
     ok += client_frame(op::continuation, std::string(40, 'b'));
-    check_reports(
-        ok, {{kind::ping, "between"}, {kind::text, std::string(60, 'a') + std::string(40, 'b')}},
-        100);
+    check_reports(ok,
+                  {{kind::fragment},
+                   {kind::ping, "between"},
+                   {kind::text, std::string(60, 'a') + std::string(40, 'b')}},
+                  100);
 
     ws::frame_reader reader(100);
     std::string over = client_frame(op::text, std::string(60, 'a'), {.fin = false});
     over += client_frame(op::continuation, std::string(41, 'b')).substr(0, 2);  // its header only
+    const auto first = reader.next({over.data(), over.size()});
+    CHECK(first.what == kind::fragment);
+    over.erase(0, first.consumed);
     const auto r = reader.next({over.data(), over.size()});
     CHECK(r.what == kind::fail);
     CHECK(r.code == 1009);
@@ -667,13 +688,17 @@ TEST_CASE("the message size limit is decided from the header") {
   }
 }
 
-TEST_CASE("a binary message is reported at its first frame and its fragments are skipped") {
+TEST_CASE("a binary message is reported at its first frame and its later frames as fragments") {
   std::string stream = client_frame(op::binary, "\x01\x02", {.fin = false});
   stream += client_frame(op::ping, "p");
   stream += client_frame(op::continuation, "\xFF", {.fin = false});  // not checked: binary
   stream += client_frame(op::continuation, "\x03");
   stream += client_frame(op::text, "after");
-  check_reports(stream, {{kind::binary, "\x01\x02"}, {kind::ping, "p"}, {kind::text, "after"}});
+  check_reports(stream, {{kind::binary, "\x01\x02"},
+                         {kind::ping, "p"},
+                         {kind::fragment},
+                         {kind::fragment},
+                         {kind::text, "after"}});
 }
 
 TEST_CASE("the assembly buffer is bounded and released after a fragmented message") {
@@ -687,7 +712,7 @@ TEST_CASE("the assembly buffer is bounded and released after a fragmented messag
   // One frame at a time, watching the buffer grow.
   for (int i = 0; i < 299; ++i) {
     const auto r = reader.next({buffer.data() + offset, 7});
-    REQUIRE(r.what == kind::need_more);
+    REQUIRE(r.what == kind::fragment);
     REQUIRE(r.consumed == 7);
     offset += 7;
     CHECK(reader.buffered() == static_cast<std::size_t>(i + 1));

@@ -12,7 +12,8 @@
 # Options:
 #   --targets LIST     comma-separated: roomcast, seed, custom (default: roomcast)
 #   --peer seed        add the seed server after roomcast
-#   --server 'CMD'     the "custom" target's command; {port} is replaced by the port
+#   --server 'CMD'     the "custom" target's command; {port} is replaced by the port, {flags} by
+#                      the case's roomcast flags (the flood cases have some)
 #   --label NAME       the "custom" target's label (default: custom)
 #   --reps N           repetitions per case (default 3)
 #   --duration S       measured window per run (default 10; idle: the hold)
@@ -67,8 +68,10 @@ if ((quick)); then
 fi
 
 # ---------------------------------------------------------------------------------------------
-# The matrix: name|loadgen arguments. Offered load 50,000 deliveries/s is 5,000 msg/s into
-# 100 rooms x 10 and 50 msg/s into 1 room x 1000; those two runs also give the latency targets.
+# The matrix: name|loadgen arguments[|roomcast flags]. Offered load 50,000 deliveries/s is
+# 5,000 msg/s into 100 rooms x 10 and 50 msg/s into 1 room x 1000; those two runs also give the
+# latency targets. Roomcast flags of a case come after the common ones (the last one wins); a
+# custom target gets them where its command says {flags}; the seed server ignores them.
 cases=(
   "fanout-100x10-rate5000|--scenario fanout --rooms 100 --members 10 --rate 5000"
   "fanout-1x1000-rate50|--scenario fanout --rooms 1 --members 1000 --rate 50"
@@ -93,6 +96,18 @@ cases+=(
   "idle-19k|--scenario idle --connections 19000 --members 10"
   "churn-k8|--scenario churn --concurrency 8"
   "churn-shared-k8|--scenario churn --concurrency 8 --shared-room"
+)
+# Issue 11: two clients flooding control frames beside a member chatting at 100 msg/s (each
+# window --duration: without the flood, then with it). With a rate limit (200/s, so that the
+# member's own 100 msg/s fit; the flooders send 10^5-10^6 frames/s) the flooders must be closed
+# within 5 s; without one (--rate-limit 0) they never are, and only fair reads protect the member.
+flood_limits="--rate-limit 200 --rate-burst 200"
+cases+=(
+  "flood-ping-t1|--scenario flood --flooders 2 --flood-frame ping --rate 100|--threads 1 $flood_limits"
+  "flood-ping-t2|--scenario flood --flooders 2 --flood-frame ping --rate 100|--threads 2 $flood_limits"
+  "flood-pong-t1|--scenario flood --flooders 2 --flood-frame pong --rate 100|--threads 1 $flood_limits"
+  "flood-ping-nolimit-t1|--scenario flood --flooders 2 --flood-frame ping --rate 100 --close-within 0|--threads 1 --rate-limit 0"
+  "flood-ping-nolimit-t2|--scenario flood --flooders 2 --flood-frame ping --rate 100 --close-within 0|--threads 2 --rate-limit 0"
 )
 if [[ -n "$only" ]]; then
   selected=()
@@ -178,12 +193,12 @@ free_port() {
   return 1
 }
 
-# start_server TARGET PORT LOG: sets server_pid, server_cmd.
+# start_server TARGET PORT LOG [ROOMCAST_FLAGS]: sets server_pid, server_cmd.
 start_server() {
-  local target="$1" port="$2" log="$3"
+  local target="$1" port="$2" log="$3" flags="${4:-}"
   case "$target" in
     roomcast)
-      server_cmd="$roomcast --host 127.0.0.1 --port $port --threads 1 --rate-limit 0 --max-members 1000 --max-rooms 10000 --max-connections 20000 --max-connections-per-ip 20000 --log-level warn"
+      server_cmd="$roomcast --host 127.0.0.1 --port $port --threads 1 --rate-limit 0 --max-members 1000 --max-rooms 10000 --max-connections 20000 --max-connections-per-ip 20000 --log-level warn${flags:+ $flags}"
       # shellcheck disable=SC2086
       taskset -c 0 $server_cmd >"$log" 2>&1 &
       server_pid=$!
@@ -195,6 +210,7 @@ start_server() {
       ;;
     custom)
       server_cmd="${custom_cmd//\{port\}/$port}"
+      server_cmd="${server_cmd//\{flags\}/$flags}"
       PORT="$port" taskset -c 0 bash -c "exec $server_cmd" >"$log" 2>&1 &
       server_pid=$!
       ;;
@@ -222,11 +238,11 @@ label_of() {
 }
 
 run_case() {
-  local target="$1" label="$2" name="$3" args="$4" rep="$5" file="$6"
+  local target="$1" label="$2" name="$3" args="$4" rep="$5" file="$6" flags="${7:-}"
   local log="$out/logs/$label-$name-$rep.log" port attempt
   for attempt in 1 2 3; do
     port="$(free_port)" || die "no free port"
-    start_server "$target" "$port" "$log"
+    start_server "$target" "$port" "$log" "$flags"
     if wait_ready "$target" "$port"; then break; fi
     echo "run.sh: $label did not become ready on port $port (attempt $attempt); log: $log" >&2
     tail -5 "$log" >&2 || true
@@ -269,8 +285,13 @@ for target in "${target_list[@]}"; do
   for c in "${cases[@]}"; do
     name="${c%%|*}"
     args="${c#*|}"
+    flags=""
+    if [[ "$args" == *"|"* ]]; then
+      flags="${args#*|}"
+      args="${args%%|*}"
+    fi
     for ((rep = 1; rep <= reps; rep++)); do
-      if ! run_case "$target" "$label" "$name" "$args" "$rep" "$file"; then
+      if ! run_case "$target" "$label" "$name" "$args" "$rep" "$file" "$flags"; then
         echo "   (the remaining repetitions of $name are skipped: the run failed)" >&2
         break
       fi

@@ -48,6 +48,11 @@ table churn "churn (connect, upgrade, join, leave, close)" \
   "server,case,ok,cycles/s,srv_us/cycle,lg_us/cycle,lg_cpu,cycle_p99_ms,failures" \
   'stat(.cycles_per_s), stat(.server_cpu_us_per_cycle), stat(.loadgen_cpu_us_per_cycle),
    stat(.loadgen_cpu_share), stat(.cycle_p99_ms), worst(.failures)'
+table flood "flood (the member's echo in ms, without and with the flooders; close_ms: the slowest flooder's time until the server closed it)" \
+  "server,case,ok,base_p50,base_p99,flood_p50,flood_p99,flood_max,p99_ratio,closed,close_ms,srv_cpu,other_cpu_s" \
+  'stat(.baseline_p50_ms), stat(.baseline_p99_ms), stat(.flood_p50_ms), stat(.flood_p99_ms),
+   stat(.flood_max_ms), stat(.p99_ratio), stat(.flooders_closed),
+   stat(.flooder_slowest_close_s | per(0.001)), stat(.server_cpu_share), stat(.other_cpu_s)'
 failed="$(jq -rs '[.[] | select(.ok | not)] | length' "${files[@]}")"
 if ((failed > 0)); then
   echo "runs that failed a check or did not complete:"

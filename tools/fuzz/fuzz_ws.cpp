@@ -35,7 +35,8 @@ struct report {
 };
 
 std::string describe(const std::vector<report>& reports) {
-  constexpr const char* names[] = {"need_more", "text", "binary", "ping", "pong", "close", "fail"};
+  constexpr const char* names[] = {"need_more", "text",  "binary", "ping",
+                                   "pong",      "close", "fail",   "fragment"};
   std::string out;
   for (const auto& r : reports) {
     out += "\n    " + std::string(names[static_cast<int>(r.what)]) + " code "
@@ -182,10 +183,12 @@ std::vector<report> model(std::string_view s, std::size_t max_message) {
         out.push_back({kind::text, payload, 0});
       } else {
         message = text, message_size = length, assembled = payload;
+        out.push_back({kind::fragment, {}, 0});
       }
     } else if (message == binary) {
       message_size += length;
       if (fin) message = none, message_size = 0;
+      out.push_back({kind::fragment, {}, 0});
     } else {
       message_size += length;
       assembled += payload;
@@ -193,6 +196,8 @@ std::vector<report> model(std::string_view s, std::size_t max_message) {
       if (fin) {
         out.push_back({kind::text, assembled, 0});
         message = none, message_size = 0, assembled.clear();
+      } else {
+        out.push_back({kind::fragment, {}, 0});
       }
     }
   }
@@ -216,6 +221,7 @@ void check_call(const ws::frame_reader& reader, const ws::frame_reader::result& 
   switch (r.what) {
     case kind::need_more:
       FUZZ_CHECK(r.payload.empty() && r.code == 0, "need_more with a payload or code");
+      FUZZ_CHECK(r.consumed == 0, "need_more consumed ", r.consumed);
       // Idle: nothing buffered means no memory held.
       FUZZ_CHECK(reader.buffered() != 0 || reader.capacity() == 0, "idle reader holds ",
                  reader.capacity(), " bytes");
@@ -235,9 +241,15 @@ void check_call(const ws::frame_reader& reader, const ws::frame_reader::result& 
       FUZZ_CHECK(r.payload.size() <= 123, "close reason of ", r.payload.size());
       FUZZ_CHECK(r.code == 1005 || ws::is_valid_close_code(r.code), "close code ", r.code);
       FUZZ_CHECK(r.code != 1005 || r.payload.empty(), "reason without a code");
+      FUZZ_CHECK(r.consumed > 0, "a close frame from no bytes");
+      break;
+    case kind::fragment:
+      FUZZ_CHECK(r.payload.empty() && r.code == 0, "fragment with a payload or code");
+      FUZZ_CHECK(r.consumed > 0, "a fragment from no bytes");
       break;
     case kind::fail:
       FUZZ_CHECK(r.code == 1002 || r.code == 1007 || r.code == 1009, "fail code ", r.code);
+      FUZZ_CHECK(r.consumed == 0, "fail consumed ", r.consumed);
       FUZZ_CHECK(r.payload.empty(), "fail with a payload");
       FUZZ_CHECK(reader.capacity() == 0, "a failed reader holds memory");
       break;

@@ -11,7 +11,7 @@ namespace roomcast::loadgen {
 namespace {
 
 constexpr std::string_view usage_text =
-    R"(usage: roomcast-loadgen --scenario fanout|idle|churn --port P [options]
+    R"(usage: roomcast-loadgen --scenario fanout|idle|churn|flood --port P [options]
 
 A WebSocket load generator for the roomcast protocol (and the seed's Node server). One thread;
 one JSON line with every figure on stdout, progress on stderr.
@@ -48,6 +48,16 @@ idle (C connections joined into rooms of M, held for the duration):
 
 churn (K workers looping connect, upgrade, join, leave, close):
   --concurrency K [--shared-room]
+
+flood (a member chats in its own room, --rate msg/s (default 100), its echo measured: a
+       baseline window, then a window with N connections flooding control frames as fast as
+       their sockets take them, from a second thread at nice 19):
+  --flooders N             flooding connections (default 2)
+  --flood-frame ping|pong  what they flood with (default ping)
+  --close-within S         check: the server closes every flooder within S (default 5; 0: no
+                           check, for a server that does not limit them)
+  --max-slowdown X         check: the member's p99 under the flood is at most X times its p99
+                           without (default 2; 0: no check)
 
 exit status: 0 all checks passed, 1 run failed (set-up, server stopped answering),
              2 bad flags, 3 run completed but a check failed (gaps, missing, failures)
@@ -109,6 +119,8 @@ std::vector<flag> flags() {
                      opts.kind = scenario::idle;
                    else if (v == "churn")
                      opts.kind = scenario::churn;
+                   else if (v == "flood")
+                     opts.kind = scenario::flood;
                    else
                      return "unknown scenario '" + std::string(v) + "'";
                    return {};
@@ -161,6 +173,14 @@ std::vector<flag> flags() {
                    opts.shared_room = true;
                    return std::string();
                  }});
+  all.push_back({"--flooders", true, integer(&o::flooders, 1, 1000)});
+  all.push_back({"--flood-frame", true, [](o& opts, std::string_view v) -> std::string {
+                   if (v != "ping" && v != "pong") return "expected ping or pong";
+                   opts.flood_frame = std::string(v);
+                   return {};
+                 }});
+  all.push_back({"--close-within", true, seconds(&o::close_within_s, 0, 3600)});
+  all.push_back({"--max-slowdown", true, seconds(&o::max_slowdown, 0, 1e6)});
   all.push_back({"--source-addresses", true, integer(&o::source_addresses, 1, 254)});
   all.push_back({"--connect-concurrency", true, integer(&o::connect_concurrency, 1, 100000)});
   all.push_back({"--setup-timeout", true, seconds(&o::setup_timeout_s, 0.1, 86400)});
@@ -202,6 +222,9 @@ std::string validate(const options& opts, const std::vector<std::string_view>& g
       if (!opts.shared_room && opts.concurrency > room_numbers)
         return "--concurrency rooms do not fit in the 4-digit room numbers (use --shared-room)";
       break;
+    case scenario::flood:
+      if (opts.window) return "flood sends open loop: --rate, not --window";
+      break;
   }
   return {};
 }
@@ -216,6 +239,8 @@ std::string_view scenario_name(scenario kind) {
       return "idle";
     case scenario::churn:
       return "churn";
+    case scenario::flood:
+      return "flood";
   }
   return "?";
 }
@@ -253,6 +278,7 @@ parse_result parse_options(int argc, char** argv) {
     given.push_back(match->name);
   }
   if (auto error = validate(opts, given); !error.empty()) return fail(error);
+  if (opts.kind == scenario::flood && !opts.rate) opts.rate = 100;
   return {std::move(opts), {}, 0};
 }
 

@@ -7,7 +7,7 @@
 
 namespace roomcast::loadgen {
 
-enum class scenario { fanout, idle, churn };
+enum class scenario { fanout, idle, churn, flood };
 
 struct options {
   scenario kind = scenario::fanout;
@@ -33,6 +33,12 @@ struct options {
   // churn
   int concurrency = 1;
   bool shared_room = false;
+
+  // flood (the measured member's rate is --rate, 100 msg/s unless given)
+  int flooders = 2;
+  std::string flood_frame = "ping";  // ping or pong
+  double close_within_s = 5;         // check: every flooder closed by the server within; 0: none
+  double max_slowdown = 2;           // check: member's p99 under the flood / without; 0: none
 
   // connection set-up
   int source_addresses = 0;  // 0: as many as the connection count needs

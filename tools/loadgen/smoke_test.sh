@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of roomcast-loadgen against the real roomcast binary: each scenario for about a
-# second at a small size must exit 0 with zero gaps and nothing missing; a bad flag exits 2.
+# second at a small size must exit 0 with zero gaps and nothing missing (flood: the member lost
+# nothing); a bad flag exits 2.
 #   smoke_test.sh ROOMCAST_BINARY LOADGEN_BINARY
 set -euo pipefail
 roomcast="${1:?usage: smoke_test.sh ROOMCAST LOADGEN}"
@@ -74,6 +75,9 @@ run idle --scenario idle --connections 20 --members 10 --duration 1 --room-base 
 run churn --scenario churn --concurrency 2 --duration 1 --warmup 0.2 --room-base 4000
 run churn-shared --scenario churn --concurrency 2 --duration 1 --warmup 0.2 --shared-room \
   --room-base 5000
+# This server has no rate limit: the flooders are never closed, and only the member is checked.
+run flood --scenario flood --flooders 2 --rate 50 --duration 1 --warmup 0.2 --drain 3 \
+  --close-within 0 --max-slowdown 0 --room-base 6000
 
 status=0
 "$loadgen" --scenario fanout --port "$port" --rooms 1 --members 2 >/dev/null 2>&1 || status=$?

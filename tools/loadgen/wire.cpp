@@ -1,5 +1,6 @@
 #include "wire.hpp"
 
+#include <array>
 #include <charconv>
 
 namespace roomcast::loadgen {
@@ -55,6 +56,17 @@ std::optional<chat_stamp> find_chat_stamp(std::string_view frame) noexcept {
     return std::nullopt;
   }
   return stamp;
+}
+
+std::string masked_frame(int opcode, std::string_view payload) {
+  constexpr std::array<char, 4> key = {0x1F, 0x2E, 0x3D, 0x4C};
+  std::string frame;
+  frame += static_cast<char>(0x80 | (opcode & 0x0F));
+  frame += static_cast<char>(0x80 | (payload.size() & 0x7F));
+  frame.append(key.data(), key.size());
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    frame += static_cast<char>(payload[i] ^ key[i % 4]);
+  return frame;
 }
 
 std::string room_id(int room) {

@@ -35,6 +35,10 @@ struct chat_stamp {
 /// (notices, errors, acknowledgements).
 std::optional<chat_stamp> find_chat_stamp(std::string_view frame) noexcept;
 
+/// A whole masked client frame (FIN set) with `opcode` and a payload of at most 125 bytes: what
+/// the flood scenario's raw connections write.
+std::string masked_frame(int opcode, std::string_view payload);
+
 /// "0042" for 42: room numbers are written as 4-digit strings.
 std::string room_id(int room);
 
