@@ -61,7 +61,7 @@ TEST_CASE("bad flags and values exit with code 2 and say what was wrong") {
   check_bad(parse({}, {{"ROOMCAST_IDLE_TIMEOUT", "soon"}}), "ROOMCAST_IDLE_TIMEOUT");
 }
 
-TEST_CASE("--help and --version print and exit 0") {
+TEST_CASE("the help and version flags print and exit 0") {
   const auto help = parse({"--help"});
   CHECK_FALSE(help.settings);
   CHECK(help.exit_code == 0);
