@@ -29,6 +29,14 @@ std::string repeated(const std::string& frame, int times) {
 
 using clock_type = std::chrono::steady_clock;
 
+// A raw member "flooder" in the bystanders' room, once both bystanders have seen it join.
+net::awaitable<raw_client> join_flooder(bystanders& room, std::uint16_t port) {
+  auto flooder = co_await raw_member(port, "flooder");
+  co_await room.alice.receive();
+  co_await room.bob.receive();
+  co_return flooder;
+}
+
 struct flood_outcome {
   raw_frame close;  // the server's close frame (opcode -1: the connection ended without one)
   int pongs = 0;
@@ -93,9 +101,7 @@ TEST_CASE("a ping flood gets pongs within the budget, none beyond, then close 10
   run_client([&]() -> net::awaitable<void> {
     auto room = co_await bystanders::open(server.port());
     const auto before_join = clock_type::now();
-    auto flooder = co_await raw_member(server.port(), "flooder");
-    co_await room.alice.receive();
-    co_await room.bob.receive();
+    auto flooder = co_await join_flooder(room, server.port());
 
     const auto pings = repeated(encode_frame(ping_op, "are you there"), 10'000);
     const auto outcome = co_await flood_until_closed(flooder, pings);
@@ -114,9 +120,7 @@ TEST_CASE("a pong flood is closed with 1008") {
   running_server server;
   run_client([&]() -> net::awaitable<void> {
     auto room = co_await bystanders::open(server.port());
-    auto flooder = co_await raw_member(server.port(), "flooder");
-    co_await room.alice.receive();
-    co_await room.bob.receive();
+    auto flooder = co_await join_flooder(room, server.port());
 
     const auto pongs = repeated(encode_frame(pong_op, "unasked"), 10'000);
     const auto outcome = co_await flood_until_closed(flooder, pongs);
@@ -131,9 +135,7 @@ TEST_CASE("a flood of empty fragments of one message is closed with 1008") {
   running_server server;
   run_client([&]() -> net::awaitable<void> {
     auto room = co_await bystanders::open(server.port());
-    auto flooder = co_await raw_member(server.port(), "flooder");
-    co_await room.alice.receive();
-    co_await room.bob.receive();
+    auto flooder = co_await join_flooder(room, server.port());
 
     // A message that never ends: fragments cost nothing in size, but each is a frame.
     auto start = encode_frame(text_op, R"({"type":"message",)", false);
@@ -149,9 +151,7 @@ TEST_CASE("a close flood: the first close is answered with 1000, the rest discar
   running_server server;
   run_client([&]() -> net::awaitable<void> {
     auto room = co_await bystanders::open(server.port());
-    auto flooder = co_await raw_member(server.port(), "flooder");
-    co_await room.alice.receive();
-    co_await room.bob.receive();
+    auto flooder = co_await join_flooder(room, server.port());
 
     const std::string normal = {'\x03', '\xE8'};  // 1000
     auto closes = repeated(encode_frame(close_op, normal), 10'000);
@@ -179,9 +179,7 @@ TEST_CASE("a flooder that goes on after its close 1008 is cut off at --close-tim
   running_server server(settings);
   run_client([&]() -> net::awaitable<void> {
     auto room = co_await bystanders::open(server.port());
-    auto flooder = co_await raw_member(server.port(), "flooder");
-    co_await room.alice.receive();
-    co_await room.bob.receive();
+    auto flooder = co_await join_flooder(room, server.port());
 
     const auto pings = repeated(encode_frame(ping_op, "x"), 10'000);
     raw_frame close;
