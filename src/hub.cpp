@@ -79,6 +79,13 @@ class room {
   std::int64_t last_time_ms_ = 0;
 };
 
+namespace {
+// Seats in id order: the order members joined, and the order of a room's delivery list.
+bool by_id(const room::seat& a, const room::seat& b) noexcept {
+  return a.member_id < b.member_id;
+}
+}  // namespace
+
 std::size_t membership::users() const noexcept {
   return handle ? handle->users_.load(std::memory_order_relaxed) : 0;
 }
@@ -93,8 +100,9 @@ struct personal_frame {
 struct hub::state : std::enable_shared_from_this<hub::state> {
   state(const net::any_io_executor& executor, const hub_options& opts, latency_histogram* latency)
       : options(opts), delivery_latency(latency) {
-    shards.reserve(std::max<std::size_t>(1, options.shards));
-    for (std::size_t i = 0; i < shards.capacity(); ++i)
+    const std::size_t count = std::max<std::size_t>(1, options.shards);
+    shards.reserve(count);
+    for (std::size_t i = 0; i < count; ++i)
       shards.push_back(std::make_unique<shard>(executor));
   }
 
@@ -310,8 +318,7 @@ void hub::state::broadcast(room& r, const room_event& event, member* also,
                   std::make_move_iterator(found.end()));
     }
     // A member found slow by several notices is evicted once.
-    std::sort(more.begin(), more.end(),
-              [](const room::seat& a, const room::seat& b) { return a.member_id < b.member_id; });
+    std::sort(more.begin(), more.end(), by_id);
     more.erase(std::unique(more.begin(), more.end(),
                            [](const room::seat& a, const room::seat& b) {
                              return a.member_id == b.member_id;
@@ -350,9 +357,7 @@ std::vector<room::seat> hub::state::hand_out(room& r, const room_event& event, m
 void hub::state::evict_all(room& r, const std::vector<room::seat>& slow) {
   // `slow` is in delivery order, so its ids ascend: one pass over the members removes them all.
   const auto is_slow = [&slow](const room::seat& seat) {
-    return std::binary_search(
-        slow.begin(), slow.end(), seat,
-        [](const room::seat& a, const room::seat& b) { return a.member_id < b.member_id; });
+    return std::binary_search(slow.begin(), slow.end(), seat, by_id);
   };
   std::erase_if(r.members_, is_slow);
   r.users_.store(r.members_.size(), std::memory_order_relaxed);
@@ -380,17 +385,19 @@ const hub_counters& hub::counters() const noexcept {
 }
 
 net::awaitable<admission> hub::create(room_id id, std::string name, std::shared_ptr<member> who) {
-  co_return co_await net::co_spawn(
-      state_->shard_of(id).strand,
-      state_->admit(room_event_kind::create, id, std::move(name), std::move(who)),
-      net::use_awaitable);
+  return admit(room_event_kind::create, id, std::move(name), std::move(who));
 }
 
 net::awaitable<admission> hub::join(room_id id, std::string name, std::shared_ptr<member> who) {
-  co_return co_await net::co_spawn(
-      state_->shard_of(id).strand,
-      state_->admit(room_event_kind::join, id, std::move(name), std::move(who)),
-      net::use_awaitable);
+  return admit(room_event_kind::join, id, std::move(name), std::move(who));
+}
+
+net::awaitable<admission> hub::admit(room_event_kind kind, room_id id, std::string name,
+                                     std::shared_ptr<member> who) {
+  // On the strand of the room's shard, which owns the number, the names and the room.
+  co_return co_await net::co_spawn(state_->shard_of(id).strand,
+                                   state_->admit(kind, id, std::move(name), std::move(who)),
+                                   net::use_awaitable);
 }
 
 net::awaitable<void> hub::say(const membership& seat, std::string text,

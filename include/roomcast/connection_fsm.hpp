@@ -125,7 +125,7 @@ class connection_fsm {
   decision on_shutdown(bool in_room = false);
   /** Its room has ended in the shutdown, after handing out everything it had accepted. */
   decision on_room_closing();
-  /** It left its room (a leave, or a refused create/join). */
+  /** It left its room (a leave frame). A shutdown that waited for the room goes on. */
   decision on_left_room();
 
  private:

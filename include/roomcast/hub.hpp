@@ -86,6 +86,9 @@ class hub {
   const hub_counters& counters() const noexcept;
 
  private:
+  boost::asio::awaitable<admission> admit(room_event_kind kind, room_id id, std::string name,
+                                          std::shared_ptr<member> who);
+
   struct state;
   std::shared_ptr<state> state_;
 };
