@@ -97,7 +97,8 @@ const std::vector<option>& options() {
        }},
       {"--port", "ROOMCAST_PORT", "N", "TCP port; 0 picks a free one (env PORT works too)",
        integer(in(&config::port), 0, 65535)},
-      {"--threads", "ROOMCAST_THREADS", "N", "io_context threads (default: number of cores)",
+      {"--threads", "ROOMCAST_THREADS", "N",
+       "threads, each running an io_context of its own (default: number of cores)",
        integer(in(&config::threads), 1, 256)},
       {"--web-root", "ROOMCAST_WEB_ROOT", "DIR",
        "serve the browser client from DIR instead of the embedded copy",
@@ -120,6 +121,11 @@ const std::vector<option>& options() {
       {"--room-shards", "ROOMCAST_ROOM_SHARDS", "N",
        "strands the rooms are spread over, by room number (default: 4 per thread)",
        integer(in(&config::hub, &hub_options::shards), 1, 10'000)},
+      {"--fanout-threshold", "ROOMCAST_FANOUT_THRESHOLD", "N",
+       "a room of more members hands its broadcasts to fan-out lanes on every thread",
+       integer(in(&config::hub, &hub_options::fanout_threshold), 1, 1'000'000)},
+      {"--fanout-lanes", "ROOMCAST_FANOUT_LANES", "N", "fan-out lanes of such a room",
+       integer(in(&config::hub, &hub_options::fanout_lanes), 1, 1024)},
       {"--send-buffer", "ROOMCAST_SEND_BUFFER", "BYTES",
        "SO_SNDBUF of client sockets (0: kernel default)",
        integer(in(&config::session, &session_options::send_buffer), 0, 64 * 1024 * 1024)},
@@ -228,6 +234,7 @@ std::string config::summary() const {
       << " web_root=" << (web_root.empty() ? "(embedded)" : web_root) << " max_text=" << s.max_text
       << " max_frame=" << s.max_frame << " outbox=" << s.outbox_frames
       << " room_inbox=" << hub.room_inbox << " room_shards=" << hub.shards
+      << " fanout_threshold=" << hub.fanout_threshold << " fanout_lanes=" << hub.fanout_lanes
       << " send_buffer=" << s.send_buffer << " handshake_timeout_ms=" << s.handshake_timeout.count()
       << " idle_timeout_ms=" << s.idle_timeout.count()
       << " close_timeout_ms=" << s.close_timeout.count()

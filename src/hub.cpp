@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -35,9 +36,16 @@ struct member_left {
 };
 // The server's shutdown: queued behind every event the room accepted before it.
 struct room_drain {};
-using room_message = std::variant<member_joined, member_said, member_left, room_drain>;
+// A big room's fan-out lane found these members' outboxes full (ascending ids).
+struct found_slow {
+  std::vector<std::uint64_t> member_ids;
+};
+using room_message = std::variant<member_joined, member_said, member_left, room_drain, found_slow>;
 
 using inbox_channel = net::experimental::concurrent_channel<void(error_code, room_message)>;
+
+// A room handles at most this many queued events per turn on its strand (see run_room).
+constexpr int max_events_per_turn = 32;
 
 std::int64_t unix_ms() {
   using namespace std::chrono;
@@ -50,14 +58,18 @@ std::int64_t unix_ms() {
 // strand, so admitting a member (number, name and limits) is one hop, and rooms on different
 // shards run in parallel.
 struct shard {
-  explicit shard(const net::any_io_executor& executor) : strand(net::make_strand(executor)) {}
+  shard(const net::any_io_executor& executor, std::size_t on_thread)
+      : strand(net::make_strand(executor)), thread(on_thread) {}
 
   net::strand<net::any_io_executor> strand;
+  std::size_t thread;  // the index of the executor (thread) the strand runs on
   std::unordered_map<std::uint16_t, std::shared_ptr<room>> registry;  // room number -> room
 };
 
+struct fanout_lane;
+
 // A room. Everything but `inbox_` and `users_` belongs to its shard's strand.
-class room {
+class room : public std::enable_shared_from_this<room> {
  public:
   room(shard& home, room_id id, std::size_t capacity)
       : inbox_(home.strand, capacity), home_(home), id_(id) {}
@@ -77,6 +89,22 @@ class room {
   bool listed_ = true;         // still reachable through the hub's registry
   std::uint64_t seq_ = 0;
   std::int64_t last_time_ms_ = 0;
+  // Set when the room first grows past hub_options::fanout_threshold, kept until it ends: member
+  // m is handed its frames by lanes_[m % size] (hub::state::hand_to_lanes).
+  std::vector<std::shared_ptr<fanout_lane>> lanes_;
+};
+
+// A part of a big room's members, with a strand of its own, on any thread. The room posts each
+// event to every lane; a lane hands it to its members. A member belongs to one lane for as long
+// as it is in the room and a strand runs its tasks in the order they were posted, so each member
+// still gets the room's events in order, while the lanes of one room run on every core and other
+// rooms' work runs between their tasks.
+struct fanout_lane {
+  explicit fanout_lane(const net::any_io_executor& executor) : strand(net::make_strand(executor)) {}
+
+  net::strand<net::any_io_executor> strand;
+  // Belongs to `strand`: the room changes it by posting there, in order with its events.
+  std::vector<room::seat> members;
 };
 
 namespace {
@@ -98,18 +126,23 @@ struct personal_frame {
 };
 
 struct hub::state : std::enable_shared_from_this<hub::state> {
-  state(const net::any_io_executor& executor, const hub_options& opts, latency_histogram* latency)
-      : options(opts), delivery_latency(latency) {
+  state(const std::vector<net::any_io_executor>& on, const hub_options& opts,
+        latency_histogram* latency)
+      : options(opts), delivery_latency(latency), executors(on) {
     const std::size_t count = std::max<std::size_t>(1, options.shards);
     shards.reserve(count);
-    for (std::size_t i = 0; i < count; ++i)
-      shards.push_back(std::make_unique<shard>(executor));
+    // Neighbouring shards on different threads: consecutive room numbers spread over the cores.
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t thread = i % executors.size();
+      shards.push_back(std::make_unique<shard>(executors[thread], thread));
+    }
   }
 
   shard& shard_of(room_id id) { return *shards[id.key() % shards.size()]; }
 
   const hub_options options;
-  latency_histogram* const delivery_latency;  // may be null
+  latency_histogram* const delivery_latency;          // may be null
+  const std::vector<net::any_io_executor> executors;  // one per thread
   // Also the --max-rooms check: a create reserves its place here before it lists the room.
   hub_counters counters;
   std::vector<std::unique_ptr<shard>> shards;
@@ -129,14 +162,31 @@ struct hub::state : std::enable_shared_from_this<hub::state> {
   void handle(room& r, member_said& said);
   void handle(room& r, member_left& left);
   void handle(room& r, room_drain& drain);
-  void broadcast(room& r, const room_event& event, member* also = nullptr,
+  void handle(room& r, found_slow& found);
+  void broadcast(room& r, const room_event& event, const room::seat* also = nullptr,
                  frame::clock::time_point arrived = {}, const personal_frame& instead = {});
-  // Hands one event to every member (and `also`); returns the members whose outbox was full.
-  std::vector<room::seat> hand_out(room& r, const room_event& event, member* also = nullptr,
+  // Hands one event to every member (and `also`). Returns the members whose outbox was full;
+  // a big room's lanes report those later, as found_slow.
+  std::vector<room::seat> hand_out(room& r, const room_event& event,
+                                   const room::seat* also = nullptr,
                                    frame::clock::time_point arrived = {},
                                    const personal_frame& instead = {});
+  void hand_to_lanes(room& r, const shared_frame& shared, const room::seat* also,
+                     const personal_frame& instead);
+  // Hands `shared` to each of `seats` (`instead.frame` to that one member); appends the members
+  // found full to `slow` and returns how many did not take it.
+  static std::uint32_t deliver_to(const std::vector<room::seat>& seats, const shared_frame& shared,
+                                  const personal_frame& instead, std::vector<room::seat>& slow);
+  // A recipient let go of a chat frame `count` times over: the last one measures its latency.
+  void release_writes(const frame& sent, std::uint32_t count) const;
+  // Removes slow members (ascending ids), tells them to close, and tells the others they left.
+  void evict_and_tell(room& r, std::vector<room::seat> slow);
   // Removes slow members (ascending ids) from the room, frees their names, tells them to close.
   void evict_all(room& r, const std::vector<room::seat>& slow);
+  // Lanes: opening them, and keeping their members in step with the room's.
+  void open_lanes(room& r);
+  void lanes_add(room& r, const room::seat& seat);
+  void lanes_remove(room& r, const std::vector<room::seat>& gone);
   void unlist_if_empty(room& r);
   room_event event_for(room& r, room_event_kind kind, std::string_view name,
                        std::span<const std::string_view> members = {});
@@ -211,11 +261,22 @@ void hub::state::unlist_if_empty(room& r) {
 net::awaitable<void> hub::state::run_room(std::shared_ptr<room> r) {
   // Keep the hub state alive as long as a room runs on it.
   const auto self = shared_from_this();
-  for (;;) {
+  const auto finished = [&r] { return !r->listed_ && r->members_.empty(); };
+  bool ended = false;
+  while (!ended) {
     auto [ec, message] = co_await r->inbox_.async_receive(use_nothrow);
     if (ec) break;
     handle(*r, message);
-    if (!r->listed_ && r->members_.empty()) break;
+    ended = finished();
+    // What is queued already is taken without suspending (a resumption may cross threads), up
+    // to a bound, so that a busy room still lets the other rooms of its strand have their turn.
+    for (int taken = 0; !ended && taken < max_events_per_turn; ++taken) {
+      const bool got = r->inbox_.try_receive([&](error_code failed, room_message next) {
+        if (!failed) handle(*r, next);
+      });
+      if (!got) break;
+      ended = finished();
+    }
   }
   // Release any sender still waiting (an evicted member that does not know yet). In Asio 1.26
   // close() alone would leave it suspended (docs/architecture.md, "Toolchain traps").
@@ -245,6 +306,13 @@ std::vector<std::string_view> member_names(const room& r) {
   return names;
 }
 
+// Removes the seats whose ids are in `ids` (ascending).
+void remove_seats(std::vector<room::seat>& seats, const std::vector<std::uint64_t>& ids) {
+  std::erase_if(seats, [&ids](const room::seat& seat) {
+    return std::binary_search(ids.begin(), ids.end(), seat.member_id);
+  });
+}
+
 auto find_seat(room& r, std::uint64_t member_id) {
   const auto it =
       std::lower_bound(r.members_.begin(), r.members_.end(), member_id,
@@ -256,6 +324,11 @@ auto find_seat(room& r, std::uint64_t member_id) {
 void hub::state::handle(room& r, member_joined& joined) {
   r.members_.push_back({joined.member_id, std::move(joined.name), std::move(joined.who)});
   r.users_.store(r.members_.size(), std::memory_order_relaxed);
+  if (!r.lanes_.empty()) {
+    lanes_add(r, r.members_.back());
+  } else if (r.members_.size() > options.fanout_threshold) {
+    open_lanes(r);
+  }
   counters.members.fetch_add(1, std::memory_order_relaxed);
   // The others hear who came; the newcomer alone gets the whole roster. Sending the roster to
   // everyone would cost bytes in the square of the room's size on every join (about 3 GB to
@@ -283,25 +356,49 @@ void hub::state::handle(room& r, member_left& left) {
   r.members_.erase(seat);
   r.users_.store(r.members_.size(), std::memory_order_relaxed);
   counters.members.fetch_sub(1, std::memory_order_relaxed);
+  if (!r.lanes_.empty()) lanes_remove(r, {leaver});
   room_event event = event_for(r, room_event_kind::leave, leaver.name);
   event.reason = left.reason;
   // Someone who asked to leave gets the notice too, as the acknowledgement.
-  broadcast(r, event, left.reason == leave_reason::left ? leaver.who.get() : nullptr);
+  broadcast(r, event, left.reason == leave_reason::left ? &leaver : nullptr);
 }
 
 void hub::state::handle(room& r, room_drain& /*drain*/) {
-  // Everything queued before the drain has been handed out: the members' closes come after it.
-  for (const auto& seat : r.members_)
-    seat.who->room_closing();
+  // Everything queued before the drain has been handed out (or, in a big room, posted to the
+  // lanes, which tell their members after it): the members' closes come after it.
+  if (r.lanes_.empty()) {
+    for (const auto& seat : r.members_)
+      seat.who->room_closing();
+  }
+  for (const auto& lane : r.lanes_) {
+    net::post(lane->strand, [lane] {
+      for (const auto& seat : lane->members)
+        seat.who->room_closing();
+      lane->members.clear();
+    });
+  }
   counters.members.fetch_sub(r.members_.size(), std::memory_order_relaxed);
   r.members_.clear();
   r.names_.clear();
   r.users_.store(0, std::memory_order_relaxed);
 }
 
-void hub::state::broadcast(room& r, const room_event& event, member* also,
+void hub::state::handle(room& r, found_slow& found) {
+  // Members that left or were evicted since the lane found them are gone already.
+  std::vector<room::seat> slow;
+  for (const auto id : found.member_ids) {
+    if (const auto seat = find_seat(r, id); seat != r.members_.end()) slow.push_back(*seat);
+  }
+  if (!slow.empty()) evict_and_tell(r, std::move(slow));
+}
+
+void hub::state::broadcast(room& r, const room_event& event, const room::seat* also,
                            frame::clock::time_point arrived, const personal_frame& instead) {
   auto slow = hand_out(r, event, also, arrived, instead);
+  if (!slow.empty()) evict_and_tell(r, std::move(slow));
+}
+
+void hub::state::evict_and_tell(room& r, std::vector<room::seat> slow) {
   // A full outbox means the member has stopped keeping up. It is removed (so it can no longer
   // hold the room back or pin memory) and told to close; the others hear that it left. The
   // members found slow by one hand-out are all removed before any of their leave notices goes
@@ -328,7 +425,8 @@ void hub::state::broadcast(room& r, const room_event& event, member* also,
   }
 }
 
-std::vector<room::seat> hub::state::hand_out(room& r, const room_event& event, member* also,
+std::vector<room::seat> hub::state::hand_out(room& r, const room_event& event,
+                                             const room::seat* also,
                                              frame::clock::time_point arrived,
                                              const personal_frame& instead) {
   // A chat message's frame counts down its recipients' writes (plus one held here while
@@ -340,18 +438,93 @@ std::vector<room::seat> hub::state::hand_out(room& r, const room_event& event, m
   counters.broadcasts.fetch_add(1, std::memory_order_relaxed);
   std::vector<room::seat> slow;
   std::uint32_t undelivered = 1;  // the reference held here
-  for (const auto& seat : r.members_) {
+  if (!r.lanes_.empty()) {
+    hand_to_lanes(r, shared, also, instead);
+  } else {
+    undelivered += deliver_to(r.members_, shared, instead, slow);
+    if (also != nullptr && also->who->deliver(shared) != delivery::queued) ++undelivered;
+  }
+  release_writes(*shared, undelivered);
+  return slow;
+}
+
+std::uint32_t hub::state::deliver_to(const std::vector<room::seat>& seats,
+                                     const shared_frame& shared, const personal_frame& instead,
+                                     std::vector<room::seat>& slow) {
+  std::uint32_t undelivered = 0;
+  for (const auto& seat : seats) {
     const bool personal = seat.member_id == instead.member_id && instead.frame;
     const auto outcome = seat.who->deliver(personal ? instead.frame : shared);
     if (outcome != delivery::queued) ++undelivered;
     if (outcome == delivery::full) slow.push_back(seat);
   }
-  if (also != nullptr && also->deliver(shared) != delivery::queued) ++undelivered;
-  if (timed && shared->writes_left.fetch_sub(undelivered) == undelivered
-      && delivery_latency != nullptr) {
-    delivery_latency->observe(frame::clock::now() - arrived);
+  return undelivered;
+}
+
+void hub::state::release_writes(const frame& sent, std::uint32_t count) const {
+  if (sent.arrived == frame::clock::time_point{}) return;  // not a chat message: not counted
+  if (sent.writes_left.fetch_sub(count) == count && delivery_latency != nullptr)
+    delivery_latency->observe(frame::clock::now() - sent.arrived);
+}
+
+void hub::state::hand_to_lanes(room& r, const shared_frame& shared, const room::seat* also,
+                               const personal_frame& instead) {
+  // The leaver's acknowledgement goes through its own lane, behind the frames still queued there.
+  const std::size_t also_lane = also != nullptr ? also->member_id % r.lanes_.size() : 0;
+  for (std::size_t i = 0; i < r.lanes_.size(); ++i) {
+    std::optional<room::seat> extra;
+    if (also != nullptr && i == also_lane) extra = *also;
+    net::post(r.lanes_[i]->strand, [self = shared_from_this(), target = r.shared_from_this(),
+                                    lane = r.lanes_[i], shared, instead, extra = std::move(extra)] {
+      std::vector<room::seat> slow;
+      std::uint32_t undelivered = deliver_to(lane->members, shared, instead, slow);
+      if (extra && extra->who->deliver(shared) != delivery::queued) ++undelivered;
+      self->release_writes(*shared, undelivered);
+      if (slow.empty()) return;
+      // The room evicts them on its own strand, in order with its other events; until then this
+      // lane hands them nothing more (they would refuse it), so that the leave notices of many
+      // slow members do not each find the others again.
+      std::vector<std::uint64_t> ids;
+      ids.reserve(slow.size());
+      for (const auto& seat : slow)
+        ids.push_back(seat.member_id);
+      remove_seats(lane->members, ids);
+      room_message report = found_slow{std::move(ids)};
+      net::co_spawn(target->home_.strand, enqueue(target->inbox_, std::move(report)),
+                    log_exception{"slow report"});
+    });
   }
-  return slow;
+}
+
+void hub::state::open_lanes(room& r) {
+  const std::size_t count = std::max<std::size_t>(1, options.fanout_lanes);
+  r.lanes_.reserve(count);
+  // Starting on the shard's own thread, so that with one lane per thread each gets one.
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& executor = executors[(r.home_.thread + i) % executors.size()];
+    r.lanes_.push_back(std::make_shared<fanout_lane>(executor));
+  }
+  // Nothing has been posted to the new lanes yet, so they can be filled from here.
+  for (const auto& seat : r.members_)
+    r.lanes_[seat.member_id % count]->members.push_back(seat);
+}
+
+void hub::state::lanes_add(room& r, const room::seat& seat) {
+  const auto& lane = r.lanes_[seat.member_id % r.lanes_.size()];
+  // Ids ascend, so appending keeps the lane in join order.
+  net::post(lane->strand, [lane, seat] { lane->members.push_back(seat); });
+}
+
+void hub::state::lanes_remove(room& r, const std::vector<room::seat>& gone) {
+  std::vector<std::vector<std::uint64_t>> per_lane(r.lanes_.size());
+  for (const auto& seat : gone)
+    per_lane[seat.member_id % r.lanes_.size()].push_back(seat.member_id);
+  for (std::size_t i = 0; i < r.lanes_.size(); ++i) {
+    if (per_lane[i].empty()) continue;
+    net::post(r.lanes_[i]->strand, [lane = r.lanes_[i], ids = std::move(per_lane[i])] {
+      remove_seats(lane->members, ids);
+    });
+  }
 }
 
 void hub::state::evict_all(room& r, const std::vector<room::seat>& slow) {
@@ -361,6 +534,7 @@ void hub::state::evict_all(room& r, const std::vector<room::seat>& slow) {
   };
   std::erase_if(r.members_, is_slow);
   r.users_.store(r.members_.size(), std::memory_order_relaxed);
+  if (!r.lanes_.empty()) lanes_remove(r, slow);
   for (const auto& seat : slow) {
     counters.members.fetch_sub(1, std::memory_order_relaxed);
     counters.evictions.fetch_add(1, std::memory_order_relaxed);
@@ -376,7 +550,11 @@ void hub::state::evict_all(room& r, const std::vector<room::seat>& slow) {
 
 hub::hub(const net::any_io_executor& executor, const hub_options& options,
          latency_histogram* delivery_latency)
-    : state_(std::make_shared<state>(executor, options, delivery_latency)) {}
+    : hub(std::vector<net::any_io_executor>{executor}, options, delivery_latency) {}
+
+hub::hub(const std::vector<net::any_io_executor>& executors, const hub_options& options,
+         latency_histogram* delivery_latency)
+    : state_(std::make_shared<state>(executors, options, delivery_latency)) {}
 
 hub::~hub() = default;
 

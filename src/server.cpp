@@ -16,6 +16,7 @@
 
 #include "roomcast/http.hpp"
 #include "roomcast/hub.hpp"
+#include "roomcast/io_pool.hpp"
 #include "roomcast/log.hpp"
 #include "roomcast/metrics.hpp"
 #include "roomcast/net.hpp"
@@ -38,11 +39,11 @@ void listen_on(tcp::acceptor& acceptor, const std::string& host, std::uint16_t p
 struct server::impl {
   explicit impl(const config& c)
       : settings(c),
-        io(static_cast<int>(c.threads)),
-        control(net::make_strand(io)),
+        io(c.threads),
+        control(net::make_strand(io.context(0))),
         acceptor(control),
         admin_acceptor(control),
-        hub(io.get_executor(), settings.hub, &metrics.delivery_latency),
+        hub(io.executors(), settings.hub, &metrics.delivery_latency),
         // /readyz and /metrics are on the main port unless an admin port takes them.
         router({.web_root = c.web_root,
                 .endpoints = c.admin_port < 0 ? operational_endpoints() : dynamic_endpoints{}}),
@@ -79,10 +80,10 @@ struct server::impl {
   }
 
   // Accepts on `from` until it is closed. Each connection gets a strand of its own, so its read
-  // and write loops never run at once.
+  // and write loops never run at once, on the threads' contexts in turn.
   net::awaitable<void> accept_loop(tcp::acceptor& from, const session_context& with, bool admin) {
     while (from.is_open()) {
-      auto [ec, socket] = co_await from.async_accept(net::make_strand(io), use_nothrow);
+      auto [ec, socket] = co_await from.async_accept(net::make_strand(io.next()), use_nothrow);
       if (!from.is_open()) co_return;
       if (ec) {
         // Typically EMFILE: back off briefly instead of spinning on the failing accept.
@@ -161,7 +162,7 @@ struct server::impl {
   }
 
   // Nothing is left to drain: close the admin side and release the last waits, so that the
-  // io_context runs out of work and its threads return.
+  // contexts run out of work and their threads return.
   void finish_stop() {
     if (finished) return;
     finished = true;
@@ -172,12 +173,13 @@ struct server::impl {
     }
     drain_deadline.cancel();
     signals.cancel(ignored);
+    io.release();
   }
 
   config settings;
   server_metrics metrics;  // before `hub` and the contexts, which keep its address
   std::atomic<bool> ready{true};
-  net::io_context io;
+  io_pool io;  // before everything that holds its executors
   net::strand<net::io_context::executor_type> control;
   tcp::acceptor acceptor;
   tcp::acceptor admin_acceptor;
@@ -188,7 +190,6 @@ struct server::impl {
   session_context admin_context;
   net::signal_set signals;
   net::steady_timer drain_deadline;
-  std::vector<std::thread> threads;
   // Owned by `control`:
   struct tracked {
     std::weak_ptr<connection> client;
@@ -244,9 +245,7 @@ const server_metrics& server::metrics() const noexcept {
 
 void server::start() {
   net::dispatch(impl_->control, [this] { impl_->start_accepting(); });
-  for (unsigned i = 0; i < impl_->settings.threads; ++i) {
-    impl_->threads.emplace_back([this] { impl_->io.run(); });
-  }
+  impl_->io.start();
 }
 
 void server::stop_on_signals() {
@@ -267,9 +266,7 @@ void server::stop_on_signals() {
 }
 
 void server::wait() {
-  for (auto& thread : impl_->threads) {
-    if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) thread.join();
-  }
+  impl_->io.join();
 }
 
 void server::stop() {

@@ -38,6 +38,9 @@ struct hub_options {
   std::size_t max_rooms = 10'000;   ///< create beyond it: too_many_rooms (5005)
   std::size_t max_members = 1'000;  ///< join beyond it: room_full (5003)
   std::size_t shards = 1;           ///< strands the rooms are spread over, by room number
+  /** A room that grows past this many members hands its broadcasts out over fan-out lanes. */
+  std::size_t fanout_threshold = 128;
+  std::size_t fanout_lanes = 16;  ///< lanes of such a room, spread over the threads
 };
 
 /** Every setting. The parts that a module takes are its own option structs, so nothing is

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -55,6 +56,9 @@ class hub {
   /** `delivery_latency`, when given, records a message's delivery latency when the room is the
    * last to let go of its frame (normally the last recipient's writer records it). */
   hub(const boost::asio::any_io_executor& executor, const hub_options& options,
+      latency_histogram* delivery_latency = nullptr);
+  /** Spreads the shards over `executors` round-robin (one per thread: see io_pool). */
+  hub(const std::vector<boost::asio::any_io_executor>& executors, const hub_options& options,
       latency_histogram* delivery_latency = nullptr);
   ~hub();
   hub(const hub&) = delete;

@@ -26,7 +26,7 @@ class server {
   /** The admin port (/readyz, /metrics), when --admin-port is set. */
   std::optional<std::uint16_t> admin_port() const noexcept;
 
-  /** Starts accepting and runs the io_context on `threads` background threads. */
+  /** Starts accepting and runs `threads` background threads, each with an io_context of its own. */
   void start();
   /** Stops on SIGINT or SIGTERM (for main). */
   void stop_on_signals();

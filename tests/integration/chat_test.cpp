@@ -218,6 +218,8 @@ TEST_CASE("leave keeps the connection, and the last member leaving deletes the r
   });
 }
 
+// 200 members is past the default --fanout-threshold (128): the room hands its events out through
+// its fan-out lanes, on both of the server's threads.
 TEST_CASE("200 clients in one room receive every message, in order, with no gap") {
   auto settings = test_config();
   settings.session.rate_limit = 0;  // the senders send as fast as they can

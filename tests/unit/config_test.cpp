@@ -25,6 +25,8 @@ TEST_CASE("defaults match the seed: 127.0.0.1:3000, 100-character messages") {
   CHECK(result.settings->session.max_text == 100);
   CHECK(result.settings->session.max_frame == 16 * 1024);
   CHECK(result.settings->threads >= 1);
+  CHECK(result.settings->hub.fanout_threshold == 128);
+  CHECK(result.settings->hub.fanout_lanes == 16);
 }
 
 TEST_CASE("flags win over the environment, which wins over defaults") {
@@ -34,7 +36,10 @@ TEST_CASE("flags win over the environment, which wins over defaults") {
   CHECK(parse({"--port=4003"}).settings->port == 4003);
   const auto result =
       parse({"--threads", "3", "--max-text", "20", "--log-level", "debug", "--log-queue", "8"},
-            {{"ROOMCAST_HOST", "0.0.0.0"}, {"ROOMCAST_OUTBOX", "8"}});
+            {{"ROOMCAST_HOST", "0.0.0.0"},
+             {"ROOMCAST_OUTBOX", "8"},
+             {"ROOMCAST_FANOUT_THRESHOLD", "50"},
+             {"ROOMCAST_FANOUT_LANES", "4"}});
   REQUIRE(result.settings);
   CHECK(result.settings->threads == 3);
   CHECK(result.settings->session.max_text == 20);
@@ -42,6 +47,8 @@ TEST_CASE("flags win over the environment, which wins over defaults") {
   CHECK(result.settings->log_queue_lines == 8);
   CHECK(result.settings->host == "0.0.0.0");
   CHECK(result.settings->session.outbox_frames == 8);
+  CHECK(result.settings->hub.fanout_threshold == 50);
+  CHECK(result.settings->hub.fanout_lanes == 4);
 }
 
 TEST_CASE("bad flags and values exit with code 2 and say what was wrong") {
@@ -57,6 +64,8 @@ TEST_CASE("bad flags and values exit with code 2 and say what was wrong") {
   check_bad(parse({"--threads", "0"}), "--threads");
   check_bad(parse({"--log-level", "loud"}), "debug, info");
   check_bad(parse({"--log-queue", "0"}), "--log-queue");
+  check_bad(parse({"--fanout-threshold", "0"}), "--fanout-threshold");
+  check_bad(parse({"--fanout-lanes", "many"}), "--fanout-lanes");
   check_bad(parse({}, {{"PORT", "-1"}}), "PORT");
   check_bad(parse({}, {{"ROOMCAST_IDLE_TIMEOUT", "soon"}}), "ROOMCAST_IDLE_TIMEOUT");
 }

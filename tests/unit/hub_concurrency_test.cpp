@@ -1,4 +1,4 @@
-// The hub with its rooms sharded over several strands and an io_context on several threads:
+// The hub with its rooms sharded over several strands and an io_context on each of two threads:
 // admissions race on different shards and within one, and the limits and name rules still hold.
 // The tsan preset runs these under ThreadSanitizer. Every wait has a deadline.
 #include <atomic>
@@ -8,18 +8,18 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
 #include "roomcast/hub.hpp"
+#include "roomcast/io_pool.hpp"
 #include "roomcast/net.hpp"
 
 using namespace roomcast;
@@ -37,6 +37,7 @@ class listening_member final : public member {
     {
       const std::lock_guard lock(mutex_);
       frames_.push_back(parsed);
+      threads_.insert(std::this_thread::get_id());
       react = on_frame;
     }
     if (react) react(parsed);
@@ -50,6 +51,11 @@ class listening_member final : public member {
     const std::lock_guard lock(mutex_);
     return frames_;
   }
+  /** The threads it was handed frames on. */
+  std::set<std::thread::id> threads() const {
+    const std::lock_guard lock(mutex_);
+    return threads_;
+  }
 
   std::function<void(const json::object&)> on_frame;
   std::atomic<bool> full_for_chat{false};
@@ -58,23 +64,35 @@ class listening_member final : public member {
  private:
   mutable std::mutex mutex_;
   std::vector<json::object> frames_;
+  std::set<std::thread::id> threads_;
 };
+
+// Every event from the member's first one on, none missing, none twice, in order.
+bool gapless(const std::vector<json::object>& frames) {
+  for (std::size_t i = 1; i < frames.size(); ++i) {
+    if (frames[i].at("seq").as_int64() != frames[i - 1].at("seq").as_int64() + 1) return false;
+  }
+  return !frames.empty();
+}
+
+net::awaitable<int> say_numbers(hub& rooms, const membership& seat, int count) {
+  for (int i = 0; i < count; ++i)
+    co_await rooms.say(seat, std::to_string(i));
+  co_return count;
+}
 
 room_id number(int n) {
   return *room_id::from_json(json::value(n));
 }
 
-// An io_context on two threads, and a hub whose rooms are spread over `shards` strands.
+// Two threads, each with an io_context of its own as in the server, and a hub whose rooms are
+// spread over `shards` strands on both.
 struct threaded_hub {
-  explicit threaded_hub(hub_options options) : rooms(io.get_executor(), options) {
-    for (int i = 0; i < 2; ++i)
-      threads.emplace_back([this] { io.run(); });
-  }
+  explicit threaded_hub(hub_options options) : rooms(io.executors(), options) { io.start(); }
   ~threaded_hub() {
     rooms.shutdown();
-    work.reset();
-    for (auto& t : threads)
-      t.join();
+    io.release();
+    io.join();
   }
 
   // Starts `task` on a strand of its own, as a connection would; the future has its result.
@@ -82,7 +100,7 @@ struct threaded_hub {
   std::future<T> start(net::awaitable<T> task) {
     auto done = std::make_shared<std::promise<T>>();
     auto future = done->get_future();
-    net::co_spawn(net::make_strand(io), std::move(task),
+    net::co_spawn(net::make_strand(io.next()), std::move(task),
                   [done](const std::exception_ptr& error, T value) {
                     if (error) {
                       done->set_exception(error);
@@ -93,10 +111,8 @@ struct threaded_hub {
     return future;
   }
 
-  net::io_context io{2};
-  net::executor_work_guard<net::io_context::executor_type> work{io.get_executor()};
+  io_pool io{2};
   hub rooms;
-  std::vector<std::thread> threads;
 };
 
 template <class T>
@@ -266,4 +282,95 @@ TEST_CASE("an evicted member's name is free when its leave event goes out", "[hu
     const auto frames = talker->frames();
     return frames.back().at("event") == "join" && frames.back().at("name") == "slow";
   }));
+}
+
+TEST_CASE("a big room's fan-out runs on both threads, each member's events still in order",
+          "[hub][threads]") {
+  threaded_hub h({.room_inbox = 8,
+                  .max_rooms = 10,
+                  .max_members = 64,
+                  .shards = 4,
+                  .fanout_threshold = 8,
+                  .fanout_lanes = 4});
+  constexpr int listener_count = 31;
+  constexpr int messages = 300;
+  const auto talker = std::make_shared<listening_member>();
+  auto created = h.start(h.rooms.create(number(5000), "talker", talker));
+  const auto seat = std::get<membership>(wait_for(created));
+  std::vector<std::shared_ptr<listening_member>> listeners;
+  for (int i = 0; i < listener_count; ++i) {
+    listeners.push_back(std::make_shared<listening_member>());
+    auto joined =
+        h.start(h.rooms.join(number(5000), "listener" + std::to_string(i), listeners.back()));
+    REQUIRE(std::holds_alternative<membership>(wait_for(joined)));
+  }
+  auto talking = h.start(say_numbers(h.rooms, seat, messages));
+  CHECK(wait_for(talking) == messages);
+
+  std::set<std::thread::id> threads;
+  for (int i = 0; i < listener_count; ++i) {
+    const auto& listener = *listeners[i];
+    // Its own join (with the roster), the joins after it, then every message.
+    const auto expected = static_cast<std::size_t>(listener_count - i + messages);
+    REQUIRE(eventually([&] { return listener.frames().size() == expected; }));
+    const auto frames = listener.frames();
+    CHECK(gapless(frames));
+    CHECK(frames.back().at("text").as_string() == std::to_string(messages - 1));
+    const auto used = listener.threads();
+    threads.insert(used.begin(), used.end());
+  }
+  // Four lanes over two threads: the one room's broadcasts ran on both.
+  CHECK(threads.size() == 2);
+}
+
+TEST_CASE("members join and leave a big room while it talks: each stream is gapless",
+          "[hub][threads]") {
+  threaded_hub h({.room_inbox = 8,
+                  .max_rooms = 10,
+                  .max_members = 64,
+                  .shards = 2,
+                  .fanout_threshold = 4,
+                  .fanout_lanes = 3});
+  const auto talker = std::make_shared<listening_member>();
+  auto created = h.start(h.rooms.create(number(6000), "talker", talker));
+  const auto seat = std::get<membership>(wait_for(created));
+  auto talking = h.start(say_numbers(h.rooms, seat, 400));
+
+  // Each visitor joins, hears a little, says one thing and leaves, racing the talker.
+  auto visit = [](hub& rooms, int n, std::shared_ptr<listening_member> who) -> net::awaitable<int> {
+    auto admitted = co_await rooms.join(number(6000), "visitor" + std::to_string(n), who);
+    if (!std::holds_alternative<membership>(admitted)) co_return 0;
+    auto visitor = std::get<membership>(std::move(admitted));
+    co_await rooms.say(visitor, "hello from " + std::to_string(n));
+    co_await rooms.leave(std::move(visitor), leave_reason::left);
+    co_return 1;
+  };
+  std::vector<std::shared_ptr<listening_member>> visitors;
+  std::vector<std::future<int>> visits;
+  for (int i = 0; i < 40; ++i) {
+    visitors.push_back(std::make_shared<listening_member>());
+    visits.push_back(h.start(visit(h.rooms, i, visitors.back())));
+  }
+  for (auto& v : visits)
+    CHECK(wait_for(v) == 1);
+  CHECK(wait_for(talking) == 400);
+
+  for (int i = 0; i < 40; ++i) {
+    const auto& visitor = *visitors[i];
+    const auto name = "visitor" + std::to_string(i);
+    // Its stream ends with its own leave, the acknowledgement.
+    REQUIRE(eventually([&] {
+      const auto frames = visitor.frames();
+      return !frames.empty() && frames.back().at("event") == "leave"
+             && frames.back().at("name").as_string() == name;
+    }));
+    const auto frames = visitor.frames();
+    CHECK(gapless(frames));
+    CHECK(frames.front().at("event") == "join");
+    CHECK(frames.front().at("name").as_string() == name);
+  }
+  // The talker heard everything: 1 create, 40 joins, 400 + 40 messages, 40 leaves.
+  REQUIRE(eventually([&] { return talker->frames().size() == 1 + 40 + 440 + 40; }));
+  CHECK(gapless(talker->frames()));
+  CHECK(eventually([&] { return h.rooms.counters().members == 1; }));
 }

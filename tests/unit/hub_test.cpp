@@ -2,6 +2,7 @@
 // driven step by step: who receives what, in which order, and what happens to a slow consumer.
 #include "roomcast/hub.hpp"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -27,8 +28,12 @@ struct mock_member : member {
   MAKE_MOCK1(deliver, delivery(const shared_frame&), override);
   MAKE_MOCK0(evict, void(), override);
   // Not a mock: a room may end after the test's expectations are gone (the fixture's shutdown).
-  void room_closing() override { ++closing_calls; }
+  void room_closing() override {
+    ++closing_calls;
+    if (on_closing) on_closing();
+  }
   int closing_calls = 0;
+  std::function<void()> on_closing;
 };
 
 // A mock member that accepts every frame and keeps it, parsed, for later checks.
@@ -56,8 +61,11 @@ room_id room_number(std::string_view digits) {
 }
 
 struct hub_fixture {
+  hub_fixture() : hub_fixture(hub_options{.room_inbox = 4, .max_rooms = 3, .max_members = 3}) {}
+  explicit hub_fixture(const hub_options& options) : rooms(io.get_executor(), options) {}
+
   net::io_context io;
-  hub rooms{io.get_executor(), hub_options{.room_inbox = 4, .max_rooms = 3, .max_members = 3}};
+  hub rooms;
 
   // Rooms must end before the io_context is destroyed (see hub::shutdown).
   ~hub_fixture() {
@@ -95,6 +103,33 @@ struct hub_fixture {
     return std::get<wire_code>(result);
   }
 };
+
+// Rooms of more than two members hand their events out through three fan-out lanes.
+struct big_room_fixture : hub_fixture {
+  big_room_fixture()
+      : hub_fixture(hub_options{.room_inbox = 4,
+                                .max_rooms = 3,
+                                .max_members = 8,
+                                .fanout_threshold = 2,
+                                .fanout_lanes = 3}) {}
+};
+
+// The seq of each frame, in the order the member got them.
+std::vector<std::int64_t> seqs(const recording_member& who) {
+  std::vector<std::int64_t> out;
+  for (const auto& f : who.frames)
+    out.push_back(f.at("seq").as_int64());
+  return out;
+}
+
+// Every event from the member's first one on, none missing, none twice, in order.
+bool gapless(const recording_member& who) {
+  const auto got = seqs(who);
+  for (std::size_t i = 1; i < got.size(); ++i) {
+    if (got[i] != got[i - 1] + 1) return false;
+  }
+  return !got.empty();
+}
 
 constexpr auto create = room_event_kind::create;
 constexpr auto join = room_event_kind::join;
@@ -348,4 +383,88 @@ TEST_CASE_METHOD(hub_fixture, "room and member caps refuse with their own codes"
     run(rooms.leave(third, leave_reason::left));
     enter(create, "4444", "f", f);
   }
+}
+
+TEST_CASE_METHOD(big_room_fixture,
+                 "a big room hands out through its lanes: every member gets every event in order") {
+  recording_member alice, bob, carol, dave, erin;
+  const auto a = enter(create, "1234", "alice", alice);
+  const auto b = enter(join, "1234", "bob", bob);
+  enter(join, "1234", "carol", carol);  // the third member: the room opens its lanes
+  const auto d = enter(join, "1234", "dave", dave);
+  enter(join, "1234", "erin", erin);
+  CHECK(erin.frames.front().at("members") == json::array{"alice", "bob", "carol", "dave", "erin"});
+  for (int i = 0; i < 10; ++i) {
+    run(rooms.say(a, "a" + std::to_string(i)));
+    run(rooms.say(b, "b" + std::to_string(i)));
+  }
+  run(rooms.leave(d, leave_reason::left));
+
+  for (const auto* who : {&alice, &bob, &carol, &dave, &erin}) {
+    CHECK(gapless(*who));
+    CHECK(who->texts_of("message").size() == 20);
+  }
+  CHECK(carol.texts_of("message") == alice.texts_of("message"));
+  // The leaver's acknowledgement comes through its lane after everything before it.
+  CHECK(dave.frames.back().at("event") == "leave");
+  CHECK(dave.frames.back().at("name") == "dave");
+  CHECK(dave.frames.back() == erin.frames.back());
+  CHECK(erin.frames.back().at("users") == 4);
+  CHECK(alice.frames.back().at("seq") == 26);  // 5 admissions, 20 messages, 1 leave
+}
+
+TEST_CASE_METHOD(big_room_fixture,
+                 "slow members of a big room are evicted once, offered nothing after") {
+  recording_member alice, bob, carol, slow1, slow2;
+  const auto a = enter(create, "1234", "alice", alice);
+  enter(join, "1234", "bob", bob);
+  enter(join, "1234", "carol", carol);
+  enter(join, "1234", "slow1", slow1);
+  enter(join, "1234", "slow2", slow2);
+  const auto seen_by_slow1 = slow1.frames.size();
+  const auto seen_by_slow2 = slow2.frames.size();
+  slow1.answer = delivery::full;
+  slow2.answer = delivery::full;
+  REQUIRE_CALL(*slow1.mock, evict());
+  REQUIRE_CALL(*slow2.mock, evict());
+  run(rooms.say(a, "anyone?"));
+
+  CHECK(slow1.frames.size() == seen_by_slow1 + 1);
+  CHECK(slow2.frames.size() == seen_by_slow2 + 1);
+  CHECK(rooms.counters().evictions == 2);
+  CHECK(rooms.counters().members == 3);
+  for (const auto* who : {&alice, &bob, &carol}) {
+    CHECK(gapless(*who));
+    const auto& last = who->frames.back();
+    CHECK(last.at("event") == "leave");
+    CHECK(last.at("reason") == "slow_consumer");
+    CHECK(last.at("users") == 3);
+  }
+  // Their names are free again.
+  recording_member again;
+  enter(join, "1234", "slow1", again);
+}
+
+TEST_CASE_METHOD(big_room_fixture,
+                 "shutdown of a big room tells each member after the events queued before it") {
+  recording_member alice, bob, carol, dave;
+  const auto a = enter(create, "1234", "alice", alice);
+  enter(join, "1234", "bob", bob);
+  enter(join, "1234", "carol", carol);
+  enter(join, "1234", "dave", dave);
+  std::vector<std::string> dave_had_at_closing;
+  dave.mock->on_closing = [&] { dave_had_at_closing = dave.texts_of("message"); };
+  bool said = false;
+  net::co_spawn(io, rooms.say(a, "before the drain"),
+                [&](const std::exception_ptr&) { said = true; });
+  io.restart();
+  while (!said)
+    io.run_one();
+  rooms.shutdown();
+  io.restart();
+  io.poll();
+  CHECK(dave_had_at_closing == std::vector<std::string>{"before the drain"});
+  for (const auto* who : {&alice, &bob, &carol, &dave})
+    CHECK(who->closing_calls() == 1);
+  CHECK(rooms.counters().members == 0);
 }
