@@ -79,7 +79,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
 
   // --- Ways in from other strands: each is posted to this connection's strand ----------------
 
-  // Called on the room's strand: the outbox is thread-safe, nothing else is touched.
+  // Called on the room's strand or its lane's: the outbox is thread-safe, nothing else is touched.
   delivery deliver(const shared_frame& frame) override {
     switch (hand_over(frame, /*beyond_limit=*/false)) {
       case outbox::outcome::full:

@@ -6,8 +6,10 @@
  * of the registry and the state of its rooms, so rooms on different shards run in parallel. A room
  * is an inbox (a bounded Asio channel) drained by the room's own coroutine on its shard's strand:
  * it numbers each event, serializes it once and hands the same frame to every member's outbox with
- * a non-blocking `deliver`. A sender whose room inbox is full waits in `say`, which is how
- * backpressure reaches its socket.
+ * a non-blocking `deliver`; a room of more than `hub_options::fanout_threshold` members posts the
+ * frame to its fan-out lanes instead, strands on every thread, each delivering to a fixed part of
+ * the members. A sender whose room inbox is full waits in `say`, which is how backpressure
+ * reaches its socket.
  */
 #include <atomic>
 #include <cstddef>

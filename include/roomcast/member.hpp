@@ -70,15 +70,17 @@ class member {
   virtual ~member() = default;
 
   /** Hands `frame` to the member's connection without waiting: it goes to the socket at once or
-   * into the bounded outbox. Called on the room's shard strand. */
+   * into the bounded outbox. Called on the room's shard strand, or in a big room on the strand
+   * of the member's fan-out lane (always the same one while it is in the room). */
   virtual delivery deliver(const shared_frame& frame) = 0;
 
   /** The hub has removed this member as a slow consumer: close its connection (1008).
-   * Called on the room's shard strand; must not block. */
+   * Called on the room's shard strand; must not block. A big room's lane may still offer it a
+   * frame after this (it is refused: the connection is closing). */
   virtual void evict() = 0;
   /** The server is shutting down and the room has ended: every frame the room accepted before
-   * has been handed to this member, so its close (1001) can follow them. Called on the room's
-   * shard strand; must not block. */
+   * has been handed to this member, so its close (1001) can follow them. Called where
+   * `deliver` is (the room's shard strand, or the member's lane); must not block. */
   virtual void room_closing() = 0;
 };
 
