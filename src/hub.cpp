@@ -8,11 +8,14 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
 #include "roomcast/log.hpp"
 #include "roomcast/metrics.hpp"
 #include "roomcast/net.hpp"
+
+#include "fanout_lane.hpp"
 
 namespace roomcast {
 namespace {
@@ -58,15 +61,14 @@ std::int64_t unix_ms() {
 // strand, so admitting a member (number, name and limits) is one hop, and rooms on different
 // shards run in parallel.
 struct shard {
-  shard(const net::any_io_executor& executor, std::size_t on_thread)
-      : strand(net::make_strand(executor)), thread(on_thread) {}
+  shard(const net::any_io_executor& executor, std::size_t number, std::size_t on_thread)
+      : strand(net::make_strand(executor)), index(number), thread(on_thread) {}
 
   net::strand<net::any_io_executor> strand;
+  std::size_t index;   // in hub::state::shards
   std::size_t thread;  // the index of the executor (thread) the strand runs on
   std::unordered_map<std::uint16_t, std::shared_ptr<room>> registry;  // room number -> room
 };
-
-struct fanout_lane;
 
 // A room. Everything but `inbox_` and `users_` belongs to its shard's strand.
 class room : public std::enable_shared_from_this<room> {
@@ -90,21 +92,11 @@ class room : public std::enable_shared_from_this<room> {
   std::uint64_t seq_ = 0;
   std::int64_t last_time_ms_ = 0;
   // Set when the room first grows past hub_options::fanout_threshold, kept until it ends: member
-  // m is handed its frames by lanes_[m % size] (hub::state::hand_to_lanes).
+  // m is handed its frames by lanes_[m % size] (fanout_lane.hpp).
   std::vector<std::shared_ptr<fanout_lane>> lanes_;
-};
-
-// A part of a big room's members, with a strand of its own, on any thread. The room posts each
-// event to every lane; a lane hands it to its members. A member belongs to one lane for as long
-// as it is in the room and a strand runs its tasks in the order they were posted, so each member
-// still gets the room's events in order, while the lanes of one room run on every core and other
-// rooms' work runs between their tasks.
-struct fanout_lane {
-  explicit fanout_lane(const net::any_io_executor& executor) : strand(net::make_strand(executor)) {}
-
-  net::strand<net::any_io_executor> strand;
-  // Belongs to `strand`: the room changes it by posting there, in order with its events.
-  std::vector<room::seat> members;
+  // The room waits on it while a lane is behind (hub::state::wait_for_lanes); a lane that
+  // catches up cancels it.
+  std::optional<net::steady_timer> lanes_caught_up_;
 };
 
 namespace {
@@ -128,13 +120,16 @@ struct personal_frame {
 struct hub::state : std::enable_shared_from_this<hub::state> {
   state(const std::vector<net::any_io_executor>& on, const hub_options& opts,
         latency_histogram* latency)
-      : options(opts), delivery_latency(latency), executors(on) {
+      : options(opts),
+        delivery_latency(latency),
+        executors(on),
+        counters(std::max<std::size_t>(1, opts.shards)) {
     const std::size_t count = std::max<std::size_t>(1, options.shards);
     shards.reserve(count);
     // Neighbouring shards on different threads: consecutive room numbers spread over the cores.
     for (std::size_t i = 0; i < count; ++i) {
       const std::size_t thread = i % executors.size();
-      shards.push_back(std::make_unique<shard>(executors[thread], thread));
+      shards.push_back(std::make_unique<shard>(executors[thread], i, thread));
     }
   }
 
@@ -177,14 +172,15 @@ struct hub::state : std::enable_shared_from_this<hub::state> {
   // found full to `slow` and returns how many did not take it.
   static std::uint32_t deliver_to(const std::vector<room::seat>& seats, const shared_frame& shared,
                                   const personal_frame& instead, std::vector<room::seat>& slow);
-  // A recipient let go of a chat frame `count` times over: the last one measures its latency.
-  void release_writes(const frame& sent, std::uint32_t count) const;
   // Removes slow members (ascending ids), tells them to close, and tells the others they left.
   void evict_and_tell(room& r, std::vector<room::seat> slow);
   // Removes slow members (ascending ids) from the room, frees their names, tells them to close.
   void evict_all(room& r, const std::vector<room::seat>& slow);
   // Lanes: opening them, and keeping their members in step with the room's.
   void open_lanes(room& r);
+  // Waits while a lane has more than the room's inbox capacity of events to hand out: the
+  // lanes' queues stay bounded, and their backlog reaches the senders as a full inbox.
+  net::awaitable<void> wait_for_lanes(room& r);
   void lanes_add(room& r, const room::seat& seat);
   void lanes_remove(room& r, const std::vector<room::seat>& gone);
   void unlist_if_empty(room& r);
@@ -264,6 +260,7 @@ net::awaitable<void> hub::state::run_room(std::shared_ptr<room> r) {
   const auto finished = [&r] { return !r->listed_ && r->members_.empty(); };
   bool ended = false;
   while (!ended) {
+    if (!r->lanes_.empty()) co_await wait_for_lanes(*r);
     auto [ec, message] = co_await r->inbox_.async_receive(use_nothrow);
     if (ec) break;
     handle(*r, message);
@@ -304,13 +301,6 @@ std::vector<std::string_view> member_names(const room& r) {
   for (const auto& seat : r.members_)
     names.emplace_back(seat.name);
   return names;
-}
-
-// Removes the seats whose ids are in `ids` (ascending).
-void remove_seats(std::vector<room::seat>& seats, const std::vector<std::uint64_t>& ids) {
-  std::erase_if(seats, [&ids](const room::seat& seat) {
-    return std::binary_search(ids.begin(), ids.end(), seat.member_id);
-  });
 }
 
 auto find_seat(room& r, std::uint64_t member_id) {
@@ -370,13 +360,8 @@ void hub::state::handle(room& r, room_drain& /*drain*/) {
     for (const auto& seat : r.members_)
       seat.who->room_closing();
   }
-  for (const auto& lane : r.lanes_) {
-    net::post(lane->strand, [lane] {
-      for (const auto& seat : lane->members)
-        seat.who->room_closing();
-      lane->members.clear();
-    });
-  }
+  for (const auto& lane : r.lanes_)
+    lane->close_all();
   counters.members.fetch_sub(r.members_.size(), std::memory_order_relaxed);
   r.members_.clear();
   r.names_.clear();
@@ -435,7 +420,7 @@ std::vector<room::seat> hub::state::hand_out(room& r, const room_event& event,
   const auto recipients = static_cast<std::uint32_t>(r.members_.size() + (also ? 1 : 0) + 1);
   const auto shared =
       std::make_shared<const frame>(serialize(event), arrived, timed ? recipients : 0);
-  counters.broadcasts.fetch_add(1, std::memory_order_relaxed);
+  counters.broadcasts_by_shard[r.home_.index].value.fetch_add(1, std::memory_order_relaxed);
   std::vector<room::seat> slow;
   std::uint32_t undelivered = 1;  // the reference held here
   if (!r.lanes_.empty()) {
@@ -444,7 +429,7 @@ std::vector<room::seat> hub::state::hand_out(room& r, const room_event& event,
     undelivered += deliver_to(r.members_, shared, instead, slow);
     if (also != nullptr && also->who->deliver(shared) != delivery::queued) ++undelivered;
   }
-  release_writes(*shared, undelivered);
+  release_writes(*shared, undelivered, delivery_latency);
   return slow;
 }
 
@@ -461,58 +446,66 @@ std::uint32_t hub::state::deliver_to(const std::vector<room::seat>& seats,
   return undelivered;
 }
 
-void hub::state::release_writes(const frame& sent, std::uint32_t count) const {
-  if (sent.arrived == frame::clock::time_point{}) return;  // not a chat message: not counted
-  if (sent.writes_left.fetch_sub(count) == count && delivery_latency != nullptr)
-    delivery_latency->observe(frame::clock::now() - sent.arrived);
-}
-
 void hub::state::hand_to_lanes(room& r, const shared_frame& shared, const room::seat* also,
                                const personal_frame& instead) {
-  // The leaver's acknowledgement goes through its own lane, behind the frames still queued there.
+  // The leaver's acknowledgement goes through its own lane, after the frames still queued there.
   const std::size_t also_lane = also != nullptr ? also->member_id % r.lanes_.size() : 0;
   for (std::size_t i = 0; i < r.lanes_.size(); ++i) {
-    std::optional<room::seat> extra;
-    if (also != nullptr && i == also_lane) extra = *also;
-    net::post(r.lanes_[i]->strand, [self = shared_from_this(), target = r.shared_from_this(),
-                                    lane = r.lanes_[i], shared, instead, extra = std::move(extra)] {
-      std::vector<room::seat> slow;
-      std::uint32_t undelivered = deliver_to(lane->members, shared, instead, slow);
-      if (extra && extra->who->deliver(shared) != delivery::queued) ++undelivered;
-      self->release_writes(*shared, undelivered);
-      if (slow.empty()) return;
-      // The room evicts them on its own strand, in order with its other events; until then this
-      // lane hands them nothing more (they would refuse it), so that the leave notices of many
-      // slow members do not each find the others again.
-      std::vector<std::uint64_t> ids;
-      ids.reserve(slow.size());
-      for (const auto& seat : slow)
-        ids.push_back(seat.member_id);
-      remove_seats(lane->members, ids);
-      room_message report = found_slow{std::move(ids)};
-      net::co_spawn(target->home_.strand, enqueue(target->inbox_, std::move(report)),
-                    log_exception{"slow report"});
-    });
+    std::shared_ptr<member> extra;
+    if (also != nullptr && i == also_lane) extra = also->who;
+    r.lanes_[i]->hand_out(shared, instead.member_id, instead.frame, std::move(extra));
   }
 }
 
 void hub::state::open_lanes(room& r) {
-  const std::size_t count = std::max<std::size_t>(1, options.fanout_lanes);
-  r.lanes_.reserve(count);
-  // Starting on the shard's own thread, so that with one lane per thread each gets one.
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto& executor = executors[(r.home_.thread + i) % executors.size()];
-    r.lanes_.push_back(std::make_shared<fanout_lane>(executor));
-  }
-  // Nothing has been posted to the new lanes yet, so they can be filled from here.
+  const std::size_t count =
+      options.fanout_lanes > 0 ? options.fanout_lanes : executors.size();  // 0: one per thread
+  // A lane reports the members it found full through the room's inbox, so that the room evicts
+  // them on its own strand, in order with its other events. (A weak reference: the room owns
+  // its lanes.)
+  const std::weak_ptr<room> weak = r.shared_from_this();
+  auto report = [weak](std::vector<std::uint64_t> member_ids) {
+    const auto target = weak.lock();
+    if (!target) return;
+    room_message found = found_slow{std::move(member_ids)};
+    net::co_spawn(target->home_.strand, enqueue(target->inbox_, std::move(found)),
+                  log_exception{"slow report"});
+  };
+  auto caught_up = [weak] {
+    const auto target = weak.lock();
+    if (!target) return;
+    // The timer belongs to the room's strand.
+    net::post(target->home_.strand, [target] { target->lanes_caught_up_->cancel(); });
+  };
+  r.lanes_caught_up_.emplace(r.home_.strand, net::steady_timer::time_point::max());
+  std::vector<std::vector<fanout_lane::seat>> parts(count);
   for (const auto& seat : r.members_)
-    r.lanes_[seat.member_id % count]->members.push_back(seat);
+    parts[seat.member_id % count].push_back({seat.member_id, seat.who});
+  r.lanes_.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    // Starting on the shard's own thread, so that with one lane per thread each gets one.
+    const auto& executor = executors[(r.home_.thread + i) % executors.size()];
+    r.lanes_.push_back(std::make_shared<fanout_lane>(
+        executor, options.fanout_chunk, options.room_inbox, delivery_latency, report, caught_up));
+    r.lanes_.back()->fill(std::move(parts[i]));
+  }
+}
+
+net::awaitable<void> hub::state::wait_for_lanes(room& r) {
+  const auto behind = [&r] {
+    return std::any_of(r.lanes_.begin(), r.lanes_.end(),
+                       [](const auto& lane) { return lane->behind(); });
+  };
+  // A lane that catches up after this check posts its cancel to this strand, so it runs only
+  // once this coroutine waits.
+  while (behind()) {
+    r.lanes_caught_up_->expires_at(net::steady_timer::time_point::max());
+    co_await r.lanes_caught_up_->async_wait(use_nothrow);
+  }
 }
 
 void hub::state::lanes_add(room& r, const room::seat& seat) {
-  const auto& lane = r.lanes_[seat.member_id % r.lanes_.size()];
-  // Ids ascend, so appending keeps the lane in join order.
-  net::post(lane->strand, [lane, seat] { lane->members.push_back(seat); });
+  r.lanes_[seat.member_id % r.lanes_.size()]->add({seat.member_id, seat.who});
 }
 
 void hub::state::lanes_remove(room& r, const std::vector<room::seat>& gone) {
@@ -520,10 +513,7 @@ void hub::state::lanes_remove(room& r, const std::vector<room::seat>& gone) {
   for (const auto& seat : gone)
     per_lane[seat.member_id % r.lanes_.size()].push_back(seat.member_id);
   for (std::size_t i = 0; i < r.lanes_.size(); ++i) {
-    if (per_lane[i].empty()) continue;
-    net::post(r.lanes_[i]->strand, [lane = r.lanes_[i], ids = std::move(per_lane[i])] {
-      remove_seats(lane->members, ids);
-    });
+    if (!per_lane[i].empty()) r.lanes_[i]->remove(std::move(per_lane[i]));
   }
 }
 
@@ -546,6 +536,15 @@ void hub::state::evict_all(room& r, const std::vector<room::seat>& slow) {
     seat.who->evict();
   }
   unlist_if_empty(r);
+}
+
+hub_counters::hub_counters(std::size_t shards) : broadcasts_by_shard(shards) {}
+
+std::uint64_t hub_counters::broadcasts() const noexcept {
+  std::uint64_t total = 0;
+  for (const auto& shard : broadcasts_by_shard)
+    total += shard.value.load(std::memory_order_relaxed);
+  return total;
 }
 
 hub::hub(const net::any_io_executor& executor, const hub_options& options,

@@ -92,7 +92,7 @@ std::string render_prometheus(const server_metrics& server, const hub_counters& 
   single(out, "roomcast_sent_bytes_total", "counter", "Payload bytes of messages written.",
          server.bytes_sent.load(relaxed));
   single(out, "roomcast_broadcasts_total", "counter",
-         "Room events serialized once and handed to every member.", hub.broadcasts.load(relaxed));
+         "Room events serialized once and handed to every member.", hub.broadcasts());
   single(out, "roomcast_slow_consumers_total", "counter",
          "Clients evicted because their outbox was full (close 1008).",
          hub.evictions.load(relaxed));

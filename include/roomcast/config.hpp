@@ -40,7 +40,8 @@ struct hub_options {
   std::size_t shards = 1;           ///< strands the rooms are spread over, by room number
   /** A room that grows past this many members hands its broadcasts out over fan-out lanes. */
   std::size_t fanout_threshold = 128;
-  std::size_t fanout_lanes = 16;  ///< lanes of such a room, spread over the threads
+  std::size_t fanout_lanes = 0;   ///< lanes of such a room, spread over the threads; 0: one each
+  std::size_t fanout_chunk = 32;  ///< deliveries a lane makes before other work gets a turn
 };
 
 /** Every setting. The parts that a module takes are its own option structs, so nothing is

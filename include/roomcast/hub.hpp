@@ -45,12 +45,23 @@ using admission = std::variant<membership, wire_code>;
 
 class latency_histogram;
 
+/** A counter that one thread adds to and any thread reads, on a cache line of its own, so that
+ * threads counting their own events do not take the line from each other on every event. */
+struct alignas(64) shard_counter {
+  std::atomic<std::uint64_t> value{0};
+};
+
 /** Counters readable from any thread (relaxed; for metrics and tests). */
 struct hub_counters {
+  explicit hub_counters(std::size_t shards = 1);
+
   std::atomic<std::size_t> rooms{0};
   std::atomic<std::size_t> members{0};
-  std::atomic<std::uint64_t> broadcasts{0};
   std::atomic<std::uint64_t> evictions{0};
+  /** Room events serialized once and handed out, counted by each shard on its own strand. */
+  std::vector<shard_counter> broadcasts_by_shard;
+
+  std::uint64_t broadcasts() const noexcept;
 };
 
 class hub {

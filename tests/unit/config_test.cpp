@@ -26,7 +26,7 @@ TEST_CASE("defaults match the seed: 127.0.0.1:3000, 100-character messages") {
   CHECK(result.settings->session.max_frame == 16 * 1024);
   CHECK(result.settings->threads >= 1);
   CHECK(result.settings->hub.fanout_threshold == 128);
-  CHECK(result.settings->hub.fanout_lanes == 16);
+  CHECK(result.settings->hub.fanout_lanes == 0);  // one per thread
 }
 
 TEST_CASE("flags win over the environment, which wins over defaults") {

@@ -98,9 +98,13 @@ struct threaded_hub {
   // Starts `task` on a strand of its own, as a connection would; the future has its result.
   template <class T>
   std::future<T> start(net::awaitable<T> task) {
+    return start_on(io.next(), std::move(task));
+  }
+  template <class T>
+  std::future<T> start_on(net::io_context& thread, net::awaitable<T> task) {
     auto done = std::make_shared<std::promise<T>>();
     auto future = done->get_future();
-    net::co_spawn(net::make_strand(io.next()), std::move(task),
+    net::co_spawn(net::make_strand(thread), std::move(task),
                   [done](const std::exception_ptr& error, T value) {
                     if (error) {
                       done->set_exception(error);
@@ -291,7 +295,8 @@ TEST_CASE("a big room's fan-out runs on both threads, each member's events still
                   .max_members = 64,
                   .shards = 4,
                   .fanout_threshold = 8,
-                  .fanout_lanes = 4});
+                  .fanout_lanes = 4,
+                  .fanout_chunk = 3});
   constexpr int listener_count = 31;
   constexpr int messages = 300;
   const auto talker = std::make_shared<listening_member>();
@@ -330,7 +335,8 @@ TEST_CASE("members join and leave a big room while it talks: each stream is gapl
                   .max_members = 64,
                   .shards = 2,
                   .fanout_threshold = 4,
-                  .fanout_lanes = 3});
+                  .fanout_lanes = 3,
+                  .fanout_chunk = 2});
   const auto talker = std::make_shared<listening_member>();
   auto created = h.start(h.rooms.create(number(6000), "talker", talker));
   const auto seat = std::get<membership>(wait_for(created));
@@ -373,4 +379,60 @@ TEST_CASE("members join and leave a big room while it talks: each stream is gapl
   REQUIRE(eventually([&] { return talker->frames().size() == 1 + 40 + 440 + 40; }));
   CHECK(gapless(talker->frames()));
   CHECK(eventually([&] { return h.rooms.counters().members == 1; }));
+}
+
+TEST_CASE("a big room waits for a lane that falls behind instead of queueing without bound",
+          "[hub][threads]") {
+  // Room 7000 is on shard 0, thread 0; of its two lanes, lane 0 is on thread 0 and lane 1 (odd
+  // member ids) on thread 1, where one member's deliver blocks.
+  threaded_hub h({.room_inbox = 8,
+                  .max_rooms = 10,
+                  .max_members = 64,
+                  .shards = 2,
+                  .fanout_threshold = 2,
+                  .fanout_lanes = 2,
+                  .fanout_chunk = 4});
+  constexpr static int messages = 400;
+  std::promise<void> gate;
+  const auto open_gate = gate.get_future().share();
+  std::atomic<bool> stuck{false};
+  const auto talker = std::make_shared<listening_member>();  // id 1
+  auto created = h.start(h.rooms.create(number(7000), "talker", talker));
+  const auto seat = std::get<membership>(wait_for(created));
+  std::vector<std::shared_ptr<listening_member>> members;
+  for (int i = 0; i < 4; ++i) {
+    members.push_back(std::make_shared<listening_member>());  // ids 2..5
+    auto joined = h.start(h.rooms.join(number(7000), "m" + std::to_string(i), members.back()));
+    REQUIRE(std::holds_alternative<membership>(wait_for(joined)));
+  }
+  // Member id 3 (lane 1) blocks on its first chat message until the gate opens.
+  members[1]->on_frame = [&](const json::object& f) {
+    if (f.at("event") != "message" || stuck.exchange(true)) return;
+    open_gate.wait();
+  };
+  std::atomic<int> said{0};
+  auto talk = [](hub& rooms, const membership& s, std::atomic<int>& count) -> net::awaitable<int> {
+    for (int i = 0; i < messages; ++i) {
+      co_await rooms.say(s, std::to_string(i));
+      count.fetch_add(1);
+    }
+    co_return messages;
+  };
+  auto talking = h.start_on(h.io.context(0), talk(h.rooms, seat, said));
+  REQUIRE(eventually([&] { return stuck.load(); }));
+  // With lane 1 stuck the room stops taking messages once that lane is a full inbox behind, so
+  // the sender, whose thread and lane are free, cannot finish.
+  CHECK(talking.wait_for(300ms) == std::future_status::timeout);
+  CHECK(said.load() < 100);
+  gate.set_value();
+  CHECK(wait_for(talking) == messages);
+  for (const auto& m : members) {
+    REQUIRE(eventually([&] { return m->frames().size() >= static_cast<std::size_t>(messages); }));
+    CHECK(eventually([&] {
+      const auto frames = m->frames();
+      return frames.back().at("event") == "message"
+             && frames.back().at("text").as_string() == std::to_string(messages - 1);
+    }));
+    CHECK(gapless(m->frames()));
+  }
 }

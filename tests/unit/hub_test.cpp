@@ -104,14 +104,16 @@ struct hub_fixture {
   }
 };
 
-// Rooms of more than two members hand their events out through three fan-out lanes.
+// Rooms of more than two members hand their events out through three fan-out lanes, which
+// yield after every delivery.
 struct big_room_fixture : hub_fixture {
   big_room_fixture()
       : hub_fixture(hub_options{.room_inbox = 4,
                                 .max_rooms = 3,
                                 .max_members = 8,
                                 .fanout_threshold = 2,
-                                .fanout_lanes = 3}) {}
+                                .fanout_lanes = 3,
+                                .fanout_chunk = 1}) {}
 };
 
 // The seq of each frame, in the order the member got them.
@@ -411,6 +413,34 @@ TEST_CASE_METHOD(big_room_fixture,
   CHECK(dave.frames.back() == erin.frames.back());
   CHECK(erin.frames.back().at("users") == 4);
   CHECK(alice.frames.back().at("seq") == 26);  // 5 admissions, 20 messages, 1 leave
+}
+
+TEST_CASE_METHOD(big_room_fixture,
+                 "a member leaving a big room mid-broadcast gets the broadcast, then its leave") {
+  recording_member alice, bob, carol, dave, erin, frank;
+  const auto a = enter(create, "1234", "alice", alice);
+  enter(join, "1234", "bob", bob);
+  enter(join, "1234", "carol", carol);
+  enter(join, "1234", "dave", dave);
+  enter(join, "1234", "erin", erin);
+  const auto f = enter(join, "1234", "frank", frank);
+  // Queued together: the room hands the message to the lanes and handles the leave while the
+  // lanes are still delivering the message, one member per turn.
+  bool said = false;
+  bool left = false;
+  net::co_spawn(io, rooms.say(a, "one"), [&](const std::exception_ptr&) { said = true; });
+  net::co_spawn(io, rooms.leave(f, leave_reason::left),
+                [&](const std::exception_ptr&) { left = true; });
+  drive([&] { return said && left; });
+
+  CHECK(frank.texts_of("message") == std::vector<std::string>{"one"});
+  CHECK(frank.frames.back().at("event") == "leave");
+  CHECK(frank.frames.back().at("name") == "frank");
+  CHECK(gapless(frank));
+  for (const auto* who : {&alice, &bob, &carol, &dave, &erin}) {
+    CHECK(gapless(*who));
+    CHECK(who->frames.back() == frank.frames.back());
+  }
 }
 
 TEST_CASE_METHOD(big_room_fixture,
