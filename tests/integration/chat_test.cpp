@@ -302,3 +302,70 @@ TEST_CASE("shutdown flushes what is queued and closes every client with 1001") {
   });
   server.get().wait();  // every thread returns: nothing is left waiting
 }
+
+// 150 members is past the default --fanout-threshold: the room's lanes are drained too.
+TEST_CASE("a shutdown under load: every member gets every event its room accepted, then 1001") {
+  auto settings = test_config();
+  settings.session.rate_limit = 0;  // the talkers send as fast as they can
+  running_server server(settings);
+  run_client(
+      [&]() -> net::awaitable<void> {
+        constexpr int members = 150;
+        std::vector<test_client> clients;
+        std::vector<std::int64_t> first_seq;
+        for (int i = 0; i < members; ++i) {
+          auto client = co_await test_client::connect(server.port());
+          clients.push_back(std::move(client));
+          json::object reply;
+          if (i == 0) {
+            reply = co_await clients.back().create("4321", "m0");
+          } else {
+            reply = co_await clients.back().join("4321", "m" + std::to_string(i));
+          }
+          REQUIRE(reply.at("code") == 200);
+          first_seq.push_back(reply.at("seq").as_int64());
+        }
+        std::vector<ending> endings(members);
+        auto read_to_end = [&](int index) -> net::awaitable<void> {
+          auto end = co_await clients[static_cast<std::size_t>(index)].receive_ending(true);
+          endings[static_cast<std::size_t>(index)] = std::move(end);
+        };
+        // Two members talk; the first stops the server after its 50th message and both go on
+        // until their connections close.
+        auto talk = [&](int index) -> net::awaitable<void> {
+          auto& client = clients[static_cast<std::size_t>(index)];
+          try {
+            for (int i = 0; i < 100'000; ++i) {
+              co_await client.say("m" + std::to_string(index) + ":" + std::to_string(i));
+              if (index == 0 && i == 50) server.get().stop();
+            }
+          } catch (const boost::system::system_error&) {
+            // closed by the drain
+          }
+        };
+        std::vector<net::awaitable<void>> tasks;
+        for (int i = 0; i < members; ++i)
+          tasks.push_back(read_to_end(i));
+        tasks.push_back(talk(0));
+        tasks.push_back(talk(members - 1));
+        co_await all_of(std::move(tasks));
+
+        std::int64_t last_seq = -1;
+        for (int i = 0; i < members; ++i) {
+          const auto& end = endings[static_cast<std::size_t>(i)];
+          CHECK(end.close_code == 1001);
+          std::int64_t expected = first_seq[static_cast<std::size_t>(i)] + 1;
+          bool in_order = true;
+          for (const auto& f : end.frames)
+            in_order = in_order && f.at("seq").as_int64() == expected++;
+          CHECK(in_order);
+          const std::int64_t last = expected - 1;
+          // Everyone's stream ends at the same event: the last one the room accepted.
+          if (last_seq < 0) last_seq = last;
+          CHECK(last == last_seq);
+        }
+        CHECK(last_seq > first_seq.back() + 50);
+      },
+      std::chrono::seconds(60));
+  server.get().wait();
+}

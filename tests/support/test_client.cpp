@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json/parse.hpp>
@@ -65,10 +66,13 @@ net::awaitable<json::object> test_client::receive() {
   co_return std::move(parsed.as_object());
 }
 
-net::awaitable<ending> test_client::receive_ending() {
+net::awaitable<ending> test_client::receive_ending(bool keep_frames) {
   ending result;
   for (;;) {
     auto [ec, size] = co_await impl_->ws.async_read(impl_->buffer, use_nothrow);
+    if (!ec && keep_frames)
+      result.frames.push_back(
+          json::parse(beast::buffers_to_string(impl_->buffer.data())).as_object());
     impl_->buffer.consume(impl_->buffer.size());
     if (ec) break;
     ++result.frames_before;

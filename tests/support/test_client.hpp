@@ -17,7 +17,8 @@ namespace roomcast::testing {
 struct ending {
   int close_code = 0;  ///< the server's close code, 0 when the TCP connection just ended
   std::string reason;
-  std::size_t frames_before = 0;  ///< frames read while waiting for the end
+  std::size_t frames_before = 0;            ///< frames read while waiting for the end
+  std::vector<boost::json::object> frames;  ///< those frames, when asked to keep them
 };
 
 class test_client {
@@ -43,7 +44,7 @@ class test_client {
   /** The next frame, parsed; the test fails if it is not a JSON object or the connection ends. */
   net::awaitable<boost::json::object> receive();
   /** Reads (and counts) frames until the connection ends. */
-  net::awaitable<ending> receive_ending();
+  net::awaitable<ending> receive_ending(bool keep_frames = false);
   /** Sends a close frame and waits for the server's. */
   net::awaitable<void> close();
 
