@@ -118,11 +118,10 @@ struct personal_frame {
 };
 
 struct hub::state : std::enable_shared_from_this<hub::state> {
-  state(const std::vector<net::any_io_executor>& on, const hub_options& opts,
-        latency_histogram* latency)
+  state(std::vector<net::any_io_executor> on, const hub_options& opts, latency_histogram* latency)
       : options(opts),
         delivery_latency(latency),
-        executors(on),
+        executors(std::move(on)),
         counters(std::max<std::size_t>(1, opts.shards)) {
     const std::size_t count = std::max<std::size_t>(1, options.shards);
     shards.reserve(count);
