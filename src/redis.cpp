@@ -92,7 +92,10 @@ using stream = net::generic::stream_protocol;
 struct waiter {
   explicit waiter(const strand_type& strand) : timer(strand) {}
   net::steady_timer timer;
-  bool done = false;
+  std::string bytes;                       // the command, while it waits for a slot
+  bool sent = false;                       // queued for the socket, in pending_
+  net::steady_timer::time_point deadline;  // for its reply, once sent
+  bool done = false;                       // answered, or failed: `ec`
   error_code ec;
   reply result;
   // For a subscriber: the kind of confirmation this request expects ("subscribe", "pong", ...).
@@ -170,35 +173,38 @@ class link : public std::enable_shared_from_this<link> {
 
   // Queues `bytes` (one formatted command) and waits for its reply, first for a free slot when
   // max_in_flight requests are outstanding. See connection::execute for the failures.
+  //
+  // A request that waits for a slot is sent by grant_slots(), in the order the requests came,
+  // before it resumes: with several threads, the resumptions of two woken coroutines may reach the
+  // strand in either order, so they must not decide the order of the commands on the wire.
   net::awaitable<std::pair<error_code, reply>> round_trip(std::string bytes,
                                                           std::string_view expect) {
     if (state_ == link_state::closed) co_return failure(errc::not_connected);
     waiter request(strand_);
     request.expect = expect;
-    if (pending_.size() + reserved_ >= options_.max_in_flight || !waiting_.empty()) {
+    if (pending_.size() >= options_.max_in_flight || !waiting_.empty()) {
+      request.bytes = std::move(bytes);
       request.timer.expires_after(options_.command_timeout);
       waiting_.push_back(&request);
       waiting_count_.store(waiting_.size(), std::memory_order_relaxed);
       co_await request.timer.async_wait(use_nothrow);
-      if (!request.done) {
+      if (!request.sent) {
+        if (request.done) co_return failure(request.ec);  // the connection failed meanwhile
         // No slot within command_timeout. Nothing was sent: the connection stays as it is.
         std::erase(waiting_, &request);
         waiting_count_.store(waiting_.size(), std::memory_order_relaxed);
         co_return failure(net::error::timed_out);
       }
-      if (request.ec) co_return failure(request.ec);  // the connection failed while this waited
-      --reserved_;  // the slot grant_slots() kept for this request
-      if (state_ == link_state::closed) co_return failure(last_error_);
-      request.done = false;
+    } else {
+      send(request, std::move(bytes));
     }
-    request.timer.expires_after(options_.command_timeout);
-    pending_.push_back(&request);
-    in_flight_.store(pending_.size(), std::memory_order_relaxed);
-    queue_write(std::move(bytes));
-    co_await request.timer.async_wait(use_nothrow);
     if (!request.done) {
-      // No reply in time: later replies could belong to anyone, so everything fails.
-      fail(net::error::timed_out, /*lost=*/true);
+      request.timer.expires_at(request.deadline);
+      co_await request.timer.async_wait(use_nothrow);
+      if (!request.done) {
+        // No reply in time: later replies could belong to anyone, so everything fails.
+        fail(net::error::timed_out, /*lost=*/true);
+      }
     }
     co_return std::pair<error_code, reply>(request.ec, std::move(request.result));
   }
@@ -257,14 +263,24 @@ class link : public std::enable_shared_from_this<link> {
     request.timer.cancel();
   }
 
-  // Gives freed slots to the requests waiting for one, oldest first.
+  // Makes `request` outstanding: its reply is the one after those of the requests before it.
+  void send(waiter& request, std::string bytes) {
+    request.sent = true;
+    request.deadline = net::steady_timer::clock_type::now() + options_.command_timeout;
+    pending_.push_back(&request);
+    in_flight_.store(pending_.size(), std::memory_order_relaxed);
+    queue_write(std::move(bytes));
+  }
+
+  // Sends the requests waiting for a slot, oldest first, while slots are free, and wakes them
+  // (to wait for their replies).
   void grant_slots() {
-    while (!waiting_.empty() && pending_.size() + reserved_ < options_.max_in_flight) {
+    while (!waiting_.empty() && pending_.size() < options_.max_in_flight) {
       waiter* next = waiting_.front();
       waiting_.pop_front();
       waiting_count_.store(waiting_.size(), std::memory_order_relaxed);
-      ++reserved_;
-      wake(*next, {});
+      send(*next, std::move(next->bytes));
+      next->timer.cancel();
     }
   }
 
@@ -387,7 +403,6 @@ class link : public std::enable_shared_from_this<link> {
   reply_parser parser_;
   std::deque<waiter*> pending_;  // sent or queued, oldest first: the next reply is the front's
   std::deque<waiter*> waiting_;  // for a slot, oldest first
-  std::size_t reserved_ = 0;     // slots granted to waiters that have not taken them yet
   std::vector<std::string> outgoing_;  // formatted commands for the next write
   bool writing_ = false;
   link_state state_ = link_state::closed;
