@@ -69,6 +69,15 @@ std::pair<error_code, reply> failure(error_code ec) {
   return {ec, reply{}};
 }
 
+// SUBSCRIBE or UNSUBSCRIBE of one channel.
+std::vector<std::string> channel_command(const char* name, std::string channel) {
+  std::vector<std::string> args;
+  args.reserve(2);
+  args.emplace_back(name);
+  args.push_back(std::move(channel));
+  return args;
+}
+
 }  // namespace
 
 const boost::system::error_category& category() noexcept {
@@ -526,7 +535,11 @@ connection::connection(const net::any_io_executor& executor, endpoint where, cli
     : link_(std::make_shared<detail::command_link>(executor, std::move(where), options)) {}
 
 connection::~connection() {
-  close();
+  try {
+    close();
+  } catch (...) {
+    // Only std::bad_alloc (posting the close): the socket then stays open until it fails.
+  }
 }
 
 net::awaitable<error_code> connection::connect() {
@@ -563,7 +576,11 @@ subscriber::subscriber(const net::any_io_executor& executor, endpoint where, cli
     : link_(std::make_shared<detail::subscriber_link>(executor, std::move(where), options)) {}
 
 subscriber::~subscriber() {
-  close();
+  try {
+    close();
+  } catch (...) {
+    // Only std::bad_alloc (posting the close): the socket then stays open until it fails.
+  }
 }
 
 net::awaitable<error_code> subscriber::connect() {
@@ -572,15 +589,17 @@ net::awaitable<error_code> subscriber::connect() {
 }
 
 net::awaitable<error_code> subscriber::subscribe(std::string channel) {
-  return net::co_spawn(link_->strand(),
-                       link_->request(link_, command("SUBSCRIBE", channel), "subscribe"),
-                       net::use_awaitable);
+  return net::co_spawn(
+      link_->strand(),
+      link_->request(link_, channel_command("SUBSCRIBE", std::move(channel)), "subscribe"),
+      net::use_awaitable);
 }
 
 net::awaitable<error_code> subscriber::unsubscribe(std::string channel) {
-  return net::co_spawn(link_->strand(),
-                       link_->request(link_, command("UNSUBSCRIBE", channel), "unsubscribe"),
-                       net::use_awaitable);
+  return net::co_spawn(
+      link_->strand(),
+      link_->request(link_, channel_command("UNSUBSCRIBE", std::move(channel)), "unsubscribe"),
+      net::use_awaitable);
 }
 
 net::awaitable<error_code> subscriber::ping() {
