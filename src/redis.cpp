@@ -117,7 +117,8 @@ enum class link_state { closed, connecting, open };
  * One socket to Redis and the RESP traffic on it: connect with a deadline, a FIFO of requests
  * waiting for replies, a bounded number of them in flight, one writer that sends everything
  * queued in one gather write, and one reader that feeds a reply_parser. What a reply means is
- * the subclass's: on_reply. Every member is used on the strand only, except the two atomics.
+ * the subclass's: on_reply. Every member is used on the strand only, except the atomics (read
+ * anywhere, for is_open() and the metrics).
  *
  * `generation_` counts connects and failures: a reader, writer or timer started for one socket
  * finds it changed once that socket is gone, and then touches nothing.
