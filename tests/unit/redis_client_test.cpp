@@ -623,3 +623,25 @@ TEST_CASE("redis: a subscriber closes on a reply that confirms nothing") {
     CHECK(lost[0] == make_error_code(errc::unexpected_reply));
   });
 }
+
+TEST_CASE("redis: destroying a connection fails what is outstanding with operation_aborted") {
+  run_test([](net::any_io_executor executor) -> net::awaitable<void> {
+    tcp_server server(executor);
+    std::optional<result> outstanding;
+    std::optional<tcp_peer> redis;
+    {
+      connection c(executor, server.where(), quick(1));
+      const error_code connected = co_await c.connect();
+      REQUIRE_FALSE(connected);
+      redis.emplace(co_await server.accept());
+      net::co_spawn(executor, execute_into(c, command("GET", "k"), outstanding), net::detached);
+      const auto got = co_await redis->next_command();
+      CHECK(got == command("GET", "k"));
+    }  // ~connection: close()
+    const bool failed = co_await eventually([&] { return outstanding.has_value(); });
+    REQUIRE(failed);
+    CHECK(outstanding->first == net::error::operation_aborted);
+    const bool closed = co_await redis->closed_by_client();
+    CHECK(closed);
+  });
+}
