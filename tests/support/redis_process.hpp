@@ -3,6 +3,8 @@
 // socket in a temporary directory of its own (TCP off with --port 0, no persistence), so that
 // tests and concurrent copies of the suite never share a server. Started and restarted with a
 // deadline (it must log that it is ready and answer PING), killed and always ended by its PID.
+// The server also gets SIGKILL if the thread that started it ends (PR_SET_PDEATHSIG), so that a
+// crashed test leaves no server behind: start and restart it from a thread that outlives its use.
 #include <chrono>
 #include <string>
 #include <sys/types.h>
