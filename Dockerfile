@@ -14,7 +14,8 @@ WORKDIR /src
 COPY tools/install-deps.sh tools/install-deps.sh
 RUN tools/install-deps.sh --build
 COPY . .
-# Static Boost.JSON: the binary needs only libc, libstdc++ and libgcc_s, all in bookworm-slim.
+# Static Boost.JSON and hiredis (ROOMCAST_STATIC_BOOST links both): the binary needs only libc,
+# libstdc++ and libgcc_s, all in bookworm-slim.
 # The debug info of the RelWithDebInfo build is stripped (it is most of the file's size).
 RUN cmake --preset release -DROOMCAST_BUILD_TESTS=OFF -DROOMCAST_BUILD_TOOLS=OFF -DROOMCAST_STATIC_BOOST=ON \
  && cmake --build --preset release --target roomcast \

@@ -6,8 +6,9 @@
 #   tools/install-deps.sh --build  only what building the server needs (the container image)
 set -euo pipefail
 
-build_packages=(g++ cmake ninja-build libboost1.81-dev libboost-json1.81-dev)
-test_packages=(catch2 libtrompeloeil-cpp-dev clang clang-tidy-14 libfuzzer-14-dev libclang-rt-14-dev)
+build_packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev libhiredis-dev)
+test_packages=(catch2 libtrompeloeil-cpp-dev clang clang-tidy-14 libfuzzer-14-dev libclang-rt-14-dev
+               redis-server)
 
 packages=("${build_packages[@]}")
 [[ "${1:-}" == "--build" ]] || packages+=("${test_packages[@]}")
