@@ -1,5 +1,6 @@
 // What operators use: /metrics after a known workload, /readyz while draining, the admin port,
 // and the real binary's signals, exit code and logs.
+#include <algorithm>
 #include <future>
 #include <map>
 #include <signal.h>
@@ -236,6 +237,41 @@ TEST_CASE(
   // The log thread is stuck in its write: main waits for it at most log_flush_bound, then exits.
   process.signal(SIGTERM);
   CHECK(process.wait_exit(std::chrono::seconds(20), false) == 0);
+}
+
+TEST_CASE(
+    "SIGTERM while a client is half-way through its upgrade request: the binary exits at once") {
+  // Timeouts of five minutes: only the shutdown itself can end this connection within the test.
+  server_process process({"--port", "0", "--threads", "2", "--handshake-timeout", "300000",
+                          "--drain-timeout", "300000"});
+  const auto port = process.port_after("listening on");
+  run_client([&]() -> net::awaitable<void> {
+    tcp::socket upgrading(co_await net::this_coro::executor);
+    co_await upgrading.async_connect({net::ip::address_v4::loopback(), port}, net::use_awaitable);
+    // A first request answered proves the server holds the connection (not merely the kernel's
+    // accept queue); then an upgrade request on it without the blank line that ends it.
+    co_await net::async_write(
+        upgrading, net::buffer(std::string_view("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")),
+        net::use_awaitable);
+    std::string health;
+    co_await net::async_read_until(upgrading, net::dynamic_buffer(health), "ok\n",
+                                   net::use_awaitable);
+    CHECK(health.starts_with("HTTP/1.1 200"));
+    co_await net::async_write(upgrading,
+                              net::buffer(std::string_view("GET /ws HTTP/1.1\r\nHost: x\r\n"
+                                                           "Upgrade: websocket\r\n"
+                                                           "Connection: Upgrade\r\n")),
+                              net::use_awaitable);
+    process.signal(SIGTERM);
+    std::string rest;
+    auto [ec, size] = co_await net::async_read(upgrading, net::dynamic_buffer(rest), use_nothrow);
+    CHECK(ec == net::error::eof);
+    CHECK(rest.empty());  // closed, not answered with a 101
+  });
+  CHECK(process.wait_exit(std::chrono::seconds(20)) == 0);
+  const auto& lines = process.lines();
+  CHECK(std::any_of(lines.begin(), lines.end(),
+                    [](const std::string& line) { return line.ends_with("stopped"); }));
 }
 
 TEST_CASE("bad flags and values exit with code 2 and a message") {
