@@ -17,10 +17,10 @@ namespace {
 
 // What the set-up workers share.
 struct set_up_state {
-  set_up_state(const target& t, const options& o, const std::function<void(member&)>& callback,
-               std::size_t connections)
-      : to(&t), opts(&o), on_entered(&callback), sources(o.source_addresses, connections) {}
-  const target* to;
+  set_up_state(std::span<const target> t, const options& o,
+               const std::function<void(member&)>& callback, std::size_t connections)
+      : to(t), opts(&o), on_entered(&callback), sources(o.source_addresses, connections) {}
+  std::span<const target> to;
   const options* opts;
   const std::function<void(member&)>* on_entered;
   source_pool sources;
@@ -47,7 +47,7 @@ net::awaitable<void> enter_one(set_up_state& s, member& m, step_guard& guard) {
   for (int attempt = 0;; ++attempt) {
     m.link = make_client(executor);
     guard.arm(socket_of(*m.link), limit);
-    ec = co_await open_websocket(*m.link, *s.to, s.sources.pick(m.ordinal));
+    ec = co_await open_websocket(*m.link, s.to[m.node], s.sources.pick(m.ordinal));
     guard.disarm();
     if (out_of_ports(ec) && attempt < 8 && s.sources.widen()) continue;
     break;
@@ -86,14 +86,22 @@ net::awaitable<void> set_up_worker(set_up_state& s) {
 
 }  // namespace
 
-target make_target(const options& opts) {
-  target to;
-  to.server = tcp::endpoint(net::ip::make_address_v4(opts.host), opts.port);
-  to.host = opts.host + ":" + std::to_string(opts.port);
-  return to;
+std::vector<target> make_targets(const options& opts) {
+  std::vector<target> nodes;
+  for (const auto port : opts.ports) {
+    target to;
+    to.server = tcp::endpoint(net::ip::make_address_v4(opts.host), port);
+    to.host = opts.host + ":" + std::to_string(port);
+    nodes.push_back(std::move(to));
+  }
+  return nodes;
 }
 
-net::awaitable<set_up_result> set_up(std::span<member* const> members, const target& to,
+target make_target(const options& opts) {
+  return make_targets(opts).front();
+}
+
+net::awaitable<set_up_result> set_up(std::span<member* const> members, std::span<const target> to,
                                      const options& opts,
                                      const std::function<void(member&)>& on_entered) {
   const auto executor = co_await net::this_coro::executor;
@@ -158,11 +166,29 @@ usage_sample sample_usage(const options& opts) {
   sample.at = steady::now();
   sample.own_cpu_s = own_cpu_seconds();
   sample.machine_busy_s = machine_busy_seconds();
-  if (opts.server_pid) {
-    sample.server_cpu_s = process_cpu_seconds(*opts.server_pid);
-    sample.server_rss_bytes = process_rss_bytes(*opts.server_pid);
+  for (const int pid : opts.server_pids) {
+    const auto cpu = process_cpu_seconds(pid);
+    const auto rss = process_rss_bytes(pid);
+    if (opts.server_pids.size() > 1) sample.node_cpu_s.push_back(cpu.value_or(0.0));
+    if (cpu) sample.server_cpu_s = sample.server_cpu_s.value_or(0.0) + *cpu;
+    if (rss) sample.server_rss_bytes = sample.server_rss_bytes.value_or(0) + *rss;
   }
   return sample;
+}
+
+void add_node_usage(json_line& report, const usage_sample& from, const usage_sample& to,
+                    std::span<const std::uint64_t> units_by_node, std::string_view unit) {
+  const auto nodes = std::min(from.node_cpu_s.size(), to.node_cpu_s.size());
+  for (std::size_t i = 0; i < nodes && i < units_by_node.size(); ++i) {
+    const double cpu = to.node_cpu_s[i] - from.node_cpu_s[i];
+    const auto prefix = "node" + std::to_string(i);
+    report.add(prefix + "_cpu_s", cpu, 3);
+    if (units_by_node[i] > 0)
+      report.add(prefix + "_cpu_us_per_" + std::string(unit),
+                 cpu * 1e6 / static_cast<double>(units_by_node[i]), 3);
+    else
+      report.add_null(prefix + "_cpu_us_per_" + std::string(unit));
+  }
 }
 
 void add_usage(json_line& report, const usage_sample& from, const usage_sample& to,
@@ -207,6 +233,7 @@ void add_parameters(json_line& report, const options& opts) {
       .add("label", opts.label)
       .add("host", opts.host)
       .add("port", opts.port)
+      .add("nodes", opts.ports.size())
       .add("duration_s", opts.duration_s, 3)
       .add("warmup_s", opts.warmup_s, 3)
       .add("server_pid", opts.server_pid)

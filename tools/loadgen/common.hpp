@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "client.hpp"
 #include "json_line.hpp"
@@ -18,6 +19,7 @@ struct member {
   client_ptr link;
   int room = 0;             // room number (4 digits on the wire)
   int index = 0;            // position in its room: 0 creates the room
+  std::size_t node = 0;     // which of the --port nodes it connects to
   std::size_t ordinal = 0;  // position in the whole population: picks the source address
   std::string name;         // unique in the run
   bool entered = false;     // in its room: its reader runs
@@ -36,17 +38,22 @@ struct set_up_result {
 /// `--step-timeout` and the whole by `--setup-timeout`. `on_entered` runs for each member as
 /// soon as it is in its room (it starts the member's reader: the seed server sends every join
 /// to everybody, so members must read from the start).
-net::awaitable<set_up_result> set_up(std::span<member* const> members, const target& to,
+/// Each member connects to `to[member.node]`.
+net::awaitable<set_up_result> set_up(std::span<member* const> members, std::span<const target> to,
                                      const options& opts,
                                      const std::function<void(member&)>& on_entered);
 
+/// The first --port.
 target make_target(const options& opts);
+/// One per --port: the nodes of a cluster.
+std::vector<target> make_targets(const options& opts);
 
 /// CPU time of both processes and the server's RSS at one instant.
 struct usage_sample {
   steady::time_point at;
   double own_cpu_s = 0;
-  std::optional<double> server_cpu_s;
+  std::optional<double> server_cpu_s;  // summed over --server-pid
+  std::vector<double> node_cpu_s;      // each --server-pid's, when there are several
   std::optional<std::uint64_t> server_rss_bytes;
   std::optional<double> machine_busy_s;
 };
@@ -57,6 +64,11 @@ usage_sample sample_usage(const options& opts);
 /// is what was done in between.
 void add_usage(json_line& report, const usage_sample& from, const usage_sample& to,
                std::uint64_t units, std::string_view unit);
+
+/// With several nodes: node<i>_cpu_s and node<i>_cpu_us_per_<unit>, each node's CPU time over
+/// the units done by it (`units_by_node[i]`).
+void add_node_usage(json_line& report, const usage_sample& from, const usage_sample& to,
+                    std::span<const std::uint64_t> units_by_node, std::string_view unit);
 
 /// The parameters every report starts with.
 void add_parameters(json_line& report, const options& opts);

@@ -48,9 +48,11 @@ struct sender {
 
 struct fanout_run {
   fanout_run(const options& o, const net::any_io_executor& executor)
-      : opts(o), to(make_target(o)), loops(executor) {}
+      : opts(o), to(make_targets(o)), loops(executor) {
+    window_deliveries_by_node.assign(to.size(), 0);
+  }
   const options& opts;
-  target to;
+  std::vector<target> to;                            // the nodes
   std::vector<std::unique_ptr<fan_member>> members;  // room-major: room r is [r*M, (r+1)*M)
   std::vector<member*> population;
   std::vector<std::unique_ptr<sender>> senders;  // room-major: room r is [r*S, (r+1)*S)
@@ -80,9 +82,10 @@ struct fanout_run {
   std::uint64_t frames = 0;
   std::uint64_t deliveries = 0;         // chat frames of the receiver's own room, sender included
   std::uint64_t window_deliveries = 0;  // of those, received inside the window
-  std::uint64_t progress = 0;           // over receivers and their senders: sum of counters due
-  std::uint64_t foreign = 0;            // chat frames of other rooms (the seed server sends all)
-  std::uint64_t other_frames = 0;       // notices, acknowledgements
+  std::vector<std::uint64_t> window_deliveries_by_node;  // by the receiver's node
+  std::uint64_t progress = 0;      // over receivers and their senders: sum of counters due
+  std::uint64_t foreign = 0;       // chat frames of other rooms (the seed server sends all)
+  std::uint64_t other_frames = 0;  // notices, acknowledgements
   std::uint64_t server_errors = 0;
   std::string first_server_error;
   std::uint64_t gaps = 0;  // a counter above the one due
@@ -138,7 +141,10 @@ void on_chat(fanout_run& run, fan_member& m, const chat_stamp& stamp, std::int64
   run.progress += stamp.counter + 1 - due;
   due = stamp.counter + 1;
   ++run.deliveries;
-  if (now >= run.window_start_ns && now < run.window_end_ns) ++run.window_deliveries;
+  if (now >= run.window_start_ns && now < run.window_end_ns) {
+    ++run.window_deliveries;
+    ++run.window_deliveries_by_node[m.node];
+  }
   if (stamp.stamp_ns >= run.window_start_ns && stamp.stamp_ns < run.window_end_ns)
     run.latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(now - stamp.stamp_ns, 0)));
   if (stamp.sender == m.index && m.sends != nullptr) {
@@ -408,6 +414,8 @@ void write_report(const fanout_run& run, json_line& report) {
       .add("drain_s", run.drain_s, 3);
   if (run.setup.ok && !run.aborted) {
     add_usage(report, run.at_window_start, run.at_window_end, run.window_deliveries, "delivery");
+    add_node_usage(report, run.at_window_start, run.at_window_end, run.window_deliveries_by_node,
+                   "delivery");
   } else {
     report.add_null("server_cpu_s").add_null("server_cpu_us_per_delivery");
   }
@@ -428,6 +436,8 @@ int run_fanout(const options& opts, json_line& report) {
       auto m = std::make_unique<fan_member>();
       m->room = opts.room_base + r;
       m->index = i;
+      // Rotated by room, so that the rooms' creators and senders are spread over the nodes too.
+      m->node = static_cast<std::size_t>(r + i) % opts.ports.size();
       m->ordinal = run.members.size();
       m->name = "r" + std::to_string(r) + "m" + std::to_string(i);
       m->next_expected.assign(static_cast<std::size_t>(opts.senders), 0);
@@ -456,8 +466,8 @@ int run_fanout(const options& opts, json_line& report) {
                   tracked_end{&run.loops, &run.escaped});
   };
 
-  note(opts, "connecting " + std::to_string(run.members.size()) + " members to " + opts.host + ":"
-                 + std::to_string(opts.port));
+  note(opts, "connecting " + std::to_string(run.members.size()) + " members to "
+                 + std::to_string(run.to.size()) + " node(s) from " + run.to.front().host);
   run.loops.add();
   net::co_spawn(executor, drive(run), tracked_end{&run.loops, &run.escaped});
   const double budget = opts.setup_timeout_s + opts.warmup_s + opts.duration_s + opts.drain_s

@@ -20,9 +20,9 @@ struct idle_member : member {
 
 struct idle_run {
   idle_run(const options& o, const net::any_io_executor& executor)
-      : opts(o), to(make_target(o)), loops(executor) {}
+      : opts(o), to(make_targets(o)), loops(executor) {}
   const options& opts;
-  target to;
+  std::vector<target> to;  // one node: idle takes one --port
   std::vector<std::unique_ptr<idle_member>> members;
   std::vector<member*> population;
   std::function<void(member&)> on_entered;

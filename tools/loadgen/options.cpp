@@ -18,12 +18,15 @@ one JSON line with every figure on stdout, progress on stderr.
 
 common:
   --host ADDR              server address, loopback only (default 127.0.0.1)
-  --port P                 server port (required)
+  --port P[,P...]          server port (required); several ports are the nodes of one
+                           cluster: fanout puts member i of each room on node i mod N
   --label NAME             server label copied into the report (default "server")
   --duration S             measured window in seconds (default 10)
   --warmup S               load before the window, not measured (default 2)
   --drain S                after sending stops, wait up to S for outstanding frames (default 5)
-  --server-pid PID         read the server's CPU time and RSS from /proc/PID
+  --server-pid PID[,PID...]
+                           read the server's CPU time and RSS from /proc/PID (several: the
+                           nodes' sum, and each node's CPU per delivery made to its members)
   --cpu N                  pin the load generator to CPU N
   --source-addresses K     spread connections over 127.0.0.1 .. 127.0.0.K (default: one per
                            1/8 of the ephemeral port range; widened when one runs out of ports)
@@ -83,6 +86,22 @@ std::string to_int(std::string_view text, Int& out, long long lo, long long hi) 
   return {};
 }
 
+/// A comma-separated list of integers in [lo, hi], at most 64 of them.
+template <class Int>
+std::string to_int_list(std::string_view text, std::vector<Int>& out, long long lo, long long hi) {
+  out.clear();
+  for (;;) {
+    const auto comma = text.find(',');
+    Int value{};
+    auto error = to_int(text.substr(0, comma), value, lo, hi);
+    if (!error.empty()) return error;
+    out.push_back(value);
+    if (out.size() > 64) return "more than 64 values";
+    if (comma == std::string_view::npos) return {};
+    text.remove_prefix(comma + 1);
+  }
+}
+
 std::string to_seconds(std::string_view text, double& out, double lo, double hi) {
   // std::from_chars for double is in libstdc++ 11+.
   double value = 0;
@@ -131,7 +150,8 @@ std::vector<flag> flags() {
                      return "'" + opts.host + "' is not an IPv4 loopback address (127.x.x.x)";
                    return {};
                  }});
-  all.push_back({"--port", true, integer(&o::port, 1, 65535)});
+  all.push_back({"--port", true,
+                 [](o& opts, std::string_view v) { return to_int_list(v, opts.ports, 1, 65535); }});
   all.push_back({"--label", true, [](o& opts, std::string_view v) -> std::string {
                    if (v.empty()) return "empty label";
                    opts.label = std::string(v);
@@ -141,10 +161,7 @@ std::vector<flag> flags() {
   all.push_back({"--warmup", true, seconds(&o::warmup_s, 0, 3600)});
   all.push_back({"--drain", true, seconds(&o::drain_s, 0, 3600)});
   all.push_back({"--server-pid", true, [](o& opts, std::string_view v) {
-                   int pid = 0;
-                   auto error = to_int(v, pid, 1, 1LL << 31);
-                   if (error.empty()) opts.server_pid = pid;
-                   return error;
+                   return to_int_list(v, opts.server_pids, 1, (1LL << 31) - 1);
                  }});
   all.push_back({"--cpu", true, [](o& opts, std::string_view v) {
                    int cpu = 0;
@@ -203,6 +220,8 @@ std::string validate(const options& opts, const std::vector<std::string_view>& g
   };
   if (!has("--scenario")) return "--scenario is required";
   if (!has("--port")) return "--port is required";
+  if (opts.ports.size() > 1 && opts.kind != scenario::fanout)
+    return "only fanout spreads its members over several ports";
   const int room_numbers = 10000 - opts.room_base;
   switch (opts.kind) {
     case scenario::fanout:
@@ -279,6 +298,8 @@ parse_result parse_options(int argc, char** argv) {
   }
   if (auto error = validate(opts, given); !error.empty()) return fail(error);
   if (opts.kind == scenario::flood && !opts.rate) opts.rate = 100;
+  opts.port = opts.ports.front();
+  if (!opts.server_pids.empty()) opts.server_pid = opts.server_pids.front();
   return {std::move(opts), {}, 0};
 }
 

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace roomcast::loadgen {
 
@@ -12,12 +13,16 @@ enum class scenario { fanout, idle, churn, flood };
 struct options {
   scenario kind = scenario::fanout;
   std::string host = "127.0.0.1";
-  std::uint16_t port = 0;
+  std::uint16_t port = 0;  // the first of `ports`
+  /// Several ports are several nodes of one cluster: fanout spreads each room's members over
+  /// them (member i of a room on node i mod N), so every room spans the nodes.
+  std::vector<std::uint16_t> ports;
   std::string label = "server";
   double duration_s = 10;
   double warmup_s = 2;
   double drain_s = 5;
-  std::optional<int> server_pid;
+  std::optional<int> server_pid;  // the first of `server_pids`
+  std::vector<int> server_pids;   // CPU time is summed over them and reported per node too
   std::optional<int> cpu;
 
   // fanout

@@ -58,6 +58,7 @@ run() {
   report="$(timeout --kill-after=5 60 "$loadgen" --port "$port" --server-pid "$server_pid" \
     --label smoke --quiet "$@" 2>"$work/$name.err")" || status=$?
   echo "$name: $report"
+  last_report="$report"
   ((status == 0)) || { cat "$work/$name.err" >&2; fail "$name exited with $status"; }
   [[ "$(field ok "$report")" == true ]] || fail "$name: ok is not true"
   for key in gaps missing_messages missing_deliveries connections_lost failures; do
@@ -78,7 +79,24 @@ run churn-shared --scenario churn --concurrency 2 --duration 1 --warmup 0.2 --sh
 # This server has no rate limit: the flooders are never closed, and only the member is checked.
 run flood --scenario flood --flooders 2 --rate 50 --duration 1 --warmup 0.2 --drain 3 \
   --close-within 0 --max-slowdown 0 --room-base 6000
+# Two "nodes" that are the same server: members spread over both ports, CPU reported per node.
+run fanout-nodes --scenario fanout --port "$port,$port" --server-pid "$server_pid,$server_pid" \
+  --rooms 2 --members 3 --rate 200 --duration 1 --warmup 0.2 --drain 3 --settle 0.1 \
+  --room-base 7000
+[[ "$(field nodes "$last_report")" == 2 ]] || fail "fanout-nodes: nodes is not 2"
+for node in 0 1; do
+  value="$(field "node${node}_cpu_us_per_delivery" "$last_report")"
+  [[ -n "$value" && "$value" != null ]] || fail "fanout-nodes: no CPU per delivery for node $node"
+done
 
+status=0
+"$loadgen" --scenario idle --port "$port,$port" --connections 2 --members 2 >/dev/null 2>&1 ||
+  status=$?
+((status == 2)) || fail "idle over two ports exited with $status, not 2"
+status=0
+"$loadgen" --scenario fanout --port "$port,x" --rooms 1 --members 2 --rate 1 >/dev/null 2>&1 ||
+  status=$?
+((status == 2)) || fail "a bad port in a list exited with $status, not 2"
 status=0
 "$loadgen" --scenario fanout --port "$port" --rooms 1 --members 2 >/dev/null 2>&1 || status=$?
 ((status == 2)) || fail "a missing --rate/--window exited with $status, not 2"
