@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# The "mixed" scenario of issue 11: one 1000-member room at 50 msg/s beside 100 rooms x 10 at
-# 500 msg/s, against one server on --threads 2. Two load generators run at once (the big room's
-# in the background); the small rooms' latency is the figure: does the big room's fan-out hold
-# them up (head-of-line blocking)? Also runs the small rooms alone first, for the baseline.
-# Every process is started here and ended by its PID. Prints one line per run:
-#   mixed: alone|beside p50 p99 max (ms) of the small rooms, and the big room's p99.
+# The "mixed" scenario of issue 11 (roomcast-loadgen --scenario mixed): 100 rooms x 10 at
+# 500 msg/s alone, then beside one 1000-member room at 50 msg/s, against one server on
+# --threads 2 started here for each repetition and ended by its PID. The load generator runs the
+# big room on a second thread of its own. Nothing is pinned. Prints one line per run:
+#   the small rooms' p50/p99/max alone and beside the big room, and the big room's p99 (ms).
 #
 #   tools/bench/mixed.sh [SERVER_BINARY] [REPS]     default: build/release/src/roomcast, 3
 set -euo pipefail
@@ -17,17 +16,15 @@ command -v jq >/dev/null || { echo "mixed.sh: needs jq" >&2; exit 2; }
 ulimit -n "$(ulimit -Hn)"
 
 server_pid=""
-big_pid=""
+log="$(mktemp)"
 cleanup() {
-  [[ -n "$big_pid" ]] && kill "$big_pid" 2>/dev/null || true
   [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true
   wait 2>/dev/null || true
+  rm -f "$log"
 }
 trap cleanup EXIT
 
-start_server() {
-  local log
-  log="$(mktemp)"
+for rep in $(seq "$reps"); do
   "$server_bin" --port 0 --threads 2 --rate-limit 0 --max-members 1000 --max-rooms 10000 \
     --max-connections 20000 --max-connections-per-ip 20000 --log-level info >"$log" 2>&1 &
   server_pid=$!
@@ -38,30 +35,8 @@ start_server() {
     sleep 0.05
   done
   [[ -n "$port" ]] || { echo "mixed.sh: the server did not start" >&2; exit 1; }
-}
-small() {
-  "$loadgen" --scenario fanout --port "$port" --rooms 100 --members 10 --rate 500 \
-    --duration 10 --warmup 2 --room-base 1000 --quiet
-}
-
-for rep in $(seq "$reps"); do
-  start_server
-  alone="$(small)"
-  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
-  start_server
-  "$loadgen" --scenario fanout --port "$port" --rooms 1 --members 1000 --rate 50 \
-    --duration 20 --warmup 4 --room-base 9000 --quiet >/tmp/mixed-big.$$ &
-  big_pid=$!
-  # The big room is filled and talking before the small rooms' warm-up starts.
-  sleep 6
-  beside="$(small)"
-  wait "$big_pid" || true
-  big_pid=""
+  report="$("$loadgen" --scenario mixed --port "$port" --server-pid "$server_pid" --quiet)" || true
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
   server_pid=""
-  line() { jq -r --arg what "$1" '"\($what) p50 \(.latency_p50_us / 10 | round / 100) p99 \(.latency_p99_us / 10 | round / 100) max \(.latency_max_us / 10 | round / 100) ms, gaps \(.gaps), missing \(.missing_deliveries)"'; }
-  echo "mixed rep $rep: $(line "small rooms alone:" <<<"$alone")"
-  echo "mixed rep $rep: $(line "small rooms beside the big room:" <<<"$beside")"
-  echo "mixed rep $rep: $(line "big room:" </tmp/mixed-big.$$)"
-  rm -f /tmp/mixed-big.$$
+  jq -r --arg rep "$rep" '"mixed rep \($rep): small rooms alone p50 \(.alone_p50_ms) p99 \(.alone_p99_ms) max \(.alone_max_ms) ms; beside the big room p50 \(.beside_p50_ms) p99 \(.beside_p99_ms) max \(.beside_max_ms) ms; big room p99 \(.big_p99_ms) ms; gaps \(.gaps), missing \(.missing_deliveries), ok \(.ok)"' <<<"$report"
 done

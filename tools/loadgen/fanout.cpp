@@ -47,11 +47,12 @@ struct sender {
 };
 
 struct fanout_run {
-  fanout_run(const options& o, const net::any_io_executor& executor)
-      : opts(o), to(make_targets(o)), loops(executor) {
+  fanout_run(const options& o, const net::any_io_executor& executor, const fanout_hooks& h)
+      : opts(o), hooks(h), to(make_targets(o)), loops(executor) {
     window_deliveries_by_node.assign(to.size(), 0);
   }
   const options& opts;
+  const fanout_hooks& hooks;
   std::vector<target> to;                            // the nodes
   std::vector<std::unique_ptr<fan_member>> members;  // room-major: room r is [r*M, (r+1)*M)
   std::vector<member*> population;
@@ -240,6 +241,11 @@ net::awaitable<void> watch_until(fanout_run& run, std::int64_t until, bool until
     const std::uint64_t outstanding = due > run.progress ? due - run.progress : 0;
     if (until_drained && outstanding == 0 && all_senders_done(run)) co_return;
     if (run.aborted || now >= until) co_return;
+    if (!until_drained && now >= run.window_start_ns && run.hooks.end_window != nullptr
+        && run.hooks.end_window->load()) {
+      run.window_end_ns = std::min(run.window_end_ns, now);
+      co_return;
+    }
     if (run.lost == run.members.size()) {
       abort_run(run, "every connection was lost; first: " + run.first_loss);
       co_return;
@@ -302,6 +308,7 @@ net::awaitable<void> drive(fanout_run& run) {
                      + fixed(run.setup.seconds, 2) + " s, quiet after " + fixed(run.settle_s, 2)
                      + " s more; sending");
 
+  if (run.hooks.on_sending) run.hooks.on_sending();
   const std::int64_t start = now_ns();
   run.send_start_ns = start;
   run.last_frame_ns = start;
@@ -369,7 +376,7 @@ double per_second(std::uint64_t count, double seconds) {
 void write_report(const fanout_run& run, json_line& report) {
   const auto& opts = run.opts;
   const auto missing = count_missing(run);
-  const double window = opts.duration_s;
+  const double window = static_cast<double>(run.window_end_ns - run.window_start_ns) / 1e9;
   const auto us = [&run](double percent) {
     return static_cast<double>(run.latency.percentile(percent)) / 1e3;
   };
@@ -426,10 +433,10 @@ void write_report(const fanout_run& run, json_line& report) {
 
 }  // namespace
 
-int run_fanout(const options& opts, json_line& report) {
+int run_fanout(const options& opts, json_line& report, const fanout_hooks& hooks) {
   net::io_context io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE);
   const auto executor = io.get_executor();
-  fanout_run run(opts, executor);
+  fanout_run run(opts, executor, hooks);
 
   for (int r = 0; r < opts.rooms; ++r) {
     for (int i = 0; i < opts.members; ++i) {
@@ -476,6 +483,15 @@ int run_fanout(const options& opts, json_line& report) {
   if (!io.stopped()) abandon(report, opts, "the run overran its own deadline");
 
   write_report(run, report);
+  if (hooks.figures != nullptr) {
+    auto& f = *hooks.figures;
+    f.p50_ms = static_cast<double>(run.latency.percentile(50)) / 1e6;
+    f.p99_ms = static_cast<double>(run.latency.percentile(99)) / 1e6;
+    f.max_ms = static_cast<double>(run.latency.max()) / 1e6;
+    f.gaps = run.gaps;
+    f.missing_deliveries = count_missing(run).deliveries + run.skipped;
+    f.connections_lost = run.lost;
+  }
   const bool failed_checks = run.gaps > 0 || run.out_of_order > 0 || run.lost > 0
                              || run.server_errors > 0 || count_missing(run).messages > 0
                              || run.skipped > 0;

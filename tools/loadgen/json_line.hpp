@@ -36,6 +36,10 @@ class json_line {
     return value ? add(key, static_cast<double>(*value), decimals) : add_null(key);
   }
   json_line& add_null(std::string_view key);
+  /// `key` with another line's object as its value.
+  json_line& add_object(std::string_view key, const json_line& value) {
+    return add_raw(key, value.str());
+  }
 
   std::string str() const { return "{" + body_ + "}"; }
 

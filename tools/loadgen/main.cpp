@@ -15,11 +15,12 @@ int main(int argc, char** argv) {
   }
   const options& opts = *parsed.value;
   const auto descriptors = raise_descriptor_limit();
-  const auto needed =
-      static_cast<std::uint64_t>(opts.kind == scenario::fanout  ? opts.rooms * opts.members
-                                 : opts.kind == scenario::idle  ? opts.connections
-                                 : opts.kind == scenario::flood ? opts.flooders + 1
-                                                                : opts.concurrency + 1);
+  const auto needed = static_cast<std::uint64_t>(
+      opts.kind == scenario::fanout  ? opts.rooms * opts.members
+      : opts.kind == scenario::idle  ? opts.connections
+      : opts.kind == scenario::flood ? opts.flooders + 1
+      : opts.kind == scenario::mixed ? opts.rooms * opts.members + opts.big_members
+                                     : opts.concurrency + 1);
   if (descriptors < needed + 16) {
     std::cerr << "roomcast-loadgen: " << needed << " connections need more descriptors than the "
               << "limit of " << descriptors << " (ulimit -Hn)\n";
@@ -46,6 +47,9 @@ int main(int argc, char** argv) {
         break;
       case scenario::flood:
         status = run_flood(opts, report);
+        break;
+      case scenario::mixed:
+        status = run_mixed(opts, report);
         break;
     }
   } catch (const std::exception& e) {

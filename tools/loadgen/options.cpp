@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <charconv>
 #include <cmath>
@@ -11,7 +12,7 @@ namespace roomcast::loadgen {
 namespace {
 
 constexpr std::string_view usage_text =
-    R"(usage: roomcast-loadgen --scenario fanout|idle|churn|flood --port P [options]
+    R"(usage: roomcast-loadgen --scenario fanout|idle|churn|flood|mixed --port P [options]
 
 A WebSocket load generator for the roomcast protocol (and the seed's Node server). One thread;
 one JSON line with every figure on stdout, progress on stderr.
@@ -61,6 +62,16 @@ flood (a member chats in its own room, --rate msg/s (default 100), its echo meas
                            check, for a server that does not limit them)
   --max-slowdown X         check: the member's p99 under the flood is at most X times its p99
                            without (default 2; 0: no check)
+
+mixed (head-of-line blocking: small rooms' latency alone, then beside one big room; the big
+       room runs on a second thread of the load generator, with its own io_context):
+  --rooms R --members M --rate N
+                           the small rooms (default 100 x 10 at 500 msg/s); alone first, then
+                           again (new room numbers) once the big room is sending
+  --big-members B          the big room's members (default 1000)
+  --big-rate N             the big room's msg/s (default 50)
+  --max-p99-ms X           check: the small rooms' p99 beside the big room is at most X ms
+                           (default 0: no check)
 
 exit status: 0 all checks passed, 1 run failed (set-up, server stopped answering),
              2 bad flags, 3 run completed but a check failed (gaps, missing, failures)
@@ -140,6 +151,8 @@ std::vector<flag> flags() {
                      opts.kind = scenario::churn;
                    else if (v == "flood")
                      opts.kind = scenario::flood;
+                   else if (v == "mixed")
+                     opts.kind = scenario::mixed;
                    else
                      return "unknown scenario '" + std::string(v) + "'";
                    return {};
@@ -184,6 +197,9 @@ std::vector<flag> flags() {
                    if (error.empty()) opts.rate = rate;
                    return error;
                  }});
+  all.push_back({"--big-members", true, integer(&o::big_members, 1, 1000000)});
+  all.push_back({"--big-rate", true, seconds(&o::big_rate, 0.001, 1e9)});
+  all.push_back({"--max-p99-ms", true, seconds(&o::max_p99_ms, 0, 1e9)});
   all.push_back({"--connections", true, integer(&o::connections, 1, 10000000)});
   all.push_back({"--concurrency", true, integer(&o::concurrency, 1, 100000)});
   all.push_back({"--shared-room", false, [](o& opts, std::string_view) {
@@ -244,6 +260,12 @@ std::string validate(const options& opts, const std::vector<std::string_view>& g
     case scenario::flood:
       if (opts.window) return "flood sends open loop: --rate, not --window";
       break;
+    case scenario::mixed:
+      if (opts.window) return "mixed sends open loop: --rate, not --window";
+      if (opts.senders > opts.members) return "--senders is more than --members";
+      if (2 * opts.rooms + 1 > room_numbers)
+        return "mixed needs 2 x --rooms + 1 room numbers above --room-base";
+      break;
   }
   return {};
 }
@@ -260,6 +282,8 @@ std::string_view scenario_name(scenario kind) {
       return "churn";
     case scenario::flood:
       return "flood";
+    case scenario::mixed:
+      return "mixed";
   }
   return "?";
 }
@@ -296,8 +320,13 @@ parse_result parse_options(int argc, char** argv) {
       return fail(std::string(arg) + ": " + error);
     given.push_back(match->name);
   }
+  if (opts.kind == scenario::mixed) {  // the issue's shape unless told otherwise
+    if (std::find(given.begin(), given.end(), "--rooms") == given.end()) opts.rooms = 100;
+    if (std::find(given.begin(), given.end(), "--members") == given.end()) opts.members = 10;
+  }
   if (auto error = validate(opts, given); !error.empty()) return fail(error);
   if (opts.kind == scenario::flood && !opts.rate) opts.rate = 100;
+  if (opts.kind == scenario::mixed && !opts.rate) opts.rate = 500;
   opts.port = opts.ports.front();
   if (!opts.server_pids.empty()) opts.server_pid = opts.server_pids.front();
   return {std::move(opts), {}, 0};

@@ -8,7 +8,7 @@
 
 namespace roomcast::loadgen {
 
-enum class scenario { fanout, idle, churn, flood };
+enum class scenario { fanout, idle, churn, flood, mixed };
 
 struct options {
   scenario kind = scenario::fanout;
@@ -31,6 +31,11 @@ struct options {
   int senders = 1;
   std::optional<int> window;   // closed loop: messages in flight per sender
   std::optional<double> rate;  // open loop: messages per second, all senders together
+
+  // mixed: the small rooms are --rooms x --members at --rate (defaults 100 x 10 at 500 msg/s)
+  int big_members = 1000;
+  double big_rate = 50;
+  double max_p99_ms = 0;  // check: the small rooms' p99 beside the big room; 0: none
 
   // idle
   int connections = 0;

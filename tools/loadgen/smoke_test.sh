@@ -79,6 +79,13 @@ run churn-shared --scenario churn --concurrency 2 --duration 1 --warmup 0.2 --sh
 # This server has no rate limit: the flooders are never closed, and only the member is checked.
 run flood --scenario flood --flooders 2 --rate 50 --duration 1 --warmup 0.2 --drain 3 \
   --close-within 0 --max-slowdown 0 --room-base 6000
+# Small rooms alone, then beside a big room that the load generator runs on a second thread.
+run mixed --scenario mixed --rooms 2 --members 3 --rate 100 --big-members 20 --big-rate 10 \
+  --duration 1 --warmup 0.2 --drain 3 --settle 0.1 --room-base 8000
+for key in alone_p99_ms beside_p99_ms big_p99_ms; do
+  value="$(field "$key" "$last_report")"
+  [[ -n "$value" && "$value" != null && "$value" != 0.000 ]] || fail "mixed: $key is '$value'"
+done
 # Two "nodes" that are the same server: members spread over both ports, CPU reported per node.
 run fanout-nodes --scenario fanout --port "$port,$port" --server-pid "$server_pid,$server_pid" \
   --rooms 2 --members 3 --rate 200 --duration 1 --warmup 0.2 --drain 3 --settle 0.1 \
