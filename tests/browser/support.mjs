@@ -86,10 +86,15 @@ export async function launchBrowser() {
 
 /**
  * A fresh browser context (its own storage, like another person) with one page open at `url`,
- * connected to the server. `locale` sets navigator.language.
+ * connected to the server. `locale` sets navigator.language; `contextOptions` go to
+ * browser.newContext (e.g. ignoreHTTPSErrors for a self-signed certificate).
  */
-export async function openPage(browser, url, { locale = 'en-US', viewport = { width: 1280, height: 800 } } = {}) {
-  const context = await browser.newContext({ locale, viewport });
+export async function openPage(
+  browser,
+  url,
+  { locale = 'en-US', viewport = { width: 1280, height: 800 }, contextOptions = {} } = {},
+) {
+  const context = await browser.newContext({ locale, viewport, ...contextOptions });
   const page = await context.newPage();
   // alert()/confirm() calls (none expected: the XSS test counts them) and uncaught exceptions.
   page.dialogsSeen = 0;
