@@ -28,7 +28,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Keeps the JSON of every frame it is handed; `on_frame` (set before the member joins) may act.
+// Keeps the JSON of every frame it is handed; a reaction set with `react_with` (at any time: the
+// member's lane may be handing it frames already) may act on each.
 class listening_member final : public member {
  public:
   delivery deliver(const shared_frame& frame) override {
@@ -38,7 +39,7 @@ class listening_member final : public member {
       const std::lock_guard lock(mutex_);
       frames_.push_back(parsed);
       threads_.insert(std::this_thread::get_id());
-      react = on_frame;
+      react = on_frame_;
     }
     if (react) react(parsed);
     return full_for_chat.load() && parsed.at("event") == "message" ? delivery::full
@@ -57,12 +58,16 @@ class listening_member final : public member {
     return threads_;
   }
 
-  std::function<void(const json::object&)> on_frame;
+  void react_with(std::function<void(const json::object&)> reaction) {
+    const std::lock_guard lock(mutex_);
+    on_frame_ = std::move(reaction);
+  }
   std::atomic<bool> full_for_chat{false};
   std::atomic<bool> evicted{false};
 
  private:
   mutable std::mutex mutex_;
+  std::function<void(const json::object&)> on_frame_;
   std::vector<json::object> frames_;
   std::set<std::thread::id> threads_;
 };
@@ -256,12 +261,12 @@ TEST_CASE("an evicted member's name is free when its leave event goes out", "[hu
   std::optional<std::future<admission>> rejoin;
   // When the talker hears that "slow" was evicted, a newcomer asks for the name at once. (Not
   // waited for here: this runs on the room's strand, which admits the newcomer next.)
-  talker->on_frame = [&](const json::object& f) {
+  talker->react_with([&](const json::object& f) {
     if (f.at("event") == "leave" && f.at("name") == "slow") {
       const std::lock_guard lock(rejoin_mutex);
       rejoin = h.start(h.rooms.join(number(3000), "slow", newcomer));
     }
-  };
+  });
   auto created = h.start(h.rooms.create(number(3000), "talker", talker));
   const auto seat = std::get<membership>(wait_for(created));
   auto joined = h.start(h.rooms.join(number(3000), "slow", slow));
@@ -406,10 +411,10 @@ TEST_CASE("a big room waits for a lane that falls behind instead of queueing wit
     REQUIRE(std::holds_alternative<membership>(wait_for(joined)));
   }
   // Member id 3 (lane 1) blocks on its first chat message until the gate opens.
-  members[1]->on_frame = [&](const json::object& f) {
+  members[1]->react_with([&](const json::object& f) {
     if (f.at("event") != "message" || stuck.exchange(true)) return;
     open_gate.wait();
-  };
+  });
   std::atomic<int> said{0};
   auto talk = [](hub& rooms, const membership& s, std::atomic<int>& count) -> net::awaitable<int> {
     for (int i = 0; i < messages; ++i) {
