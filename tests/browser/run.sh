@@ -46,4 +46,7 @@ rm -rf artifacts
 if [[ ${#files[@]} -eq 0 ]]; then
   files=(./*.test.mjs)
 fi
-exec node --test --test-reporter=./reporter.mjs --test-reporter-destination=stdout --test-timeout=120000 "${files[@]}"
+# The timeout bounds a whole test file (node runs each file as one test), not one step: every
+# wait for the page has its own 10 s deadline (support.mjs, WAIT). A file of a dozen tests on a
+# loaded 2-core machine took over 120 s once.
+exec node --test --test-reporter=./reporter.mjs --test-reporter-destination=stdout --test-timeout=600000 "${files[@]}"

@@ -35,4 +35,4 @@ fi
 node extract.mjs
 
 rm -rf artifacts
-exec node --test --test-reporter=tap --test-timeout=120000 seed-client.test.mjs
+exec node --test --test-reporter=tap --test-timeout=600000 seed-client.test.mjs
