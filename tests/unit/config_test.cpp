@@ -88,7 +88,7 @@ TEST_CASE("the PROXY protocol is off and no proxy is trusted by default") {
              Catch::Contains("proxy_protocol=off") && Catch::Contains("trusted_proxy=(none)"));
 }
 
-TEST_CASE("--proxy-protocol and --trusted-proxy, from flags or the environment") {
+TEST_CASE("the proxy settings come from flags or the environment") {
   const auto flags = parse({"--proxy-protocol", "on", "--trusted-proxy", "10.0.0.0/8, fd00::/8",
                             "--trusted-proxy=192.0.2.1"});
   REQUIRE(flags.settings);
