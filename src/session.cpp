@@ -122,7 +122,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
     client.address = origin->peer;
     client.via_trusted_proxy = origin->trusted_proxy;
     client.over_capacity = origin->over_capacity;
-    client.adopt = [this, &client, &origin](proxy::address named, std::string_view how) {
+    client.adopt = [this, &client, &origin](const proxy::address& named, std::string_view how) {
       return adopt_client(client, origin->charge_to, named, how);
     };
     // One deadline for the PROXY header (if due) and the first request: a client that trickles
