@@ -1,5 +1,6 @@
 #include "roomcast/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <sstream>
 #include <string_view>
@@ -41,13 +42,15 @@ auto in(Part config::*part, T Part::*field) {
 }
 
 // One setting: its flag, its environment variable, its help, and how to store a value. `apply`
-// returns an error message describing the expected value, or an empty string.
+// returns an error message describing the expected value, or an empty string. A repeatable flag
+// adds to a list; `reset` empties that list, so that flags replace what the environment set.
 struct option {
   std::string_view flag;
   std::string_view env;
   std::string_view value_name;
   std::string_view help;
   std::function<std::string(config&, std::string_view)> apply;
+  std::function<void(config&)> reset = {};
 };
 
 template <class Field>
@@ -157,6 +160,27 @@ const std::vector<option>& options() {
       {"--max-connections-per-ip", "ROOMCAST_MAX_CONNECTIONS_PER_IP", "N",
        "open connections from one client address; beyond it HTTP 503",
        integer(in(&config::max_connections_per_ip), 1, 10'000'000)},
+      {"--proxy-protocol", "ROOMCAST_PROXY_PROTOCOL", "on|off",
+       "connections from a --trusted-proxy must begin with a PROXY protocol header (v1 or v2) "
+       "naming the client; a header from any other address is refused",
+       [](config& c, std::string_view v) -> std::string {
+         if (v != "on" && v != "off") return "expected on or off";
+         c.session.proxy.protocol = v == "on";
+         return {};
+       }},
+      {"--trusted-proxy", "ROOMCAST_TRUSTED_PROXY", "CIDR[,CIDR...]",
+       "repeatable: proxies whose PROXY header or X-Forwarded-For names the client; "
+       "default: none",
+       [](config& c, std::string_view v) -> std::string {
+         std::string error;
+         auto networks = proxy::parse_cidr_list(v, error);
+         if (!networks) return error;
+         auto trusted = c.session.proxy.trusted.networks();
+         trusted.insert(trusted.end(), networks->begin(), networks->end());
+         c.session.proxy.trusted = proxy::trusted_proxies(std::move(trusted));
+         return {};
+       },
+       [](config& c) { c.session.proxy.trusted = {}; }},
       {"--max-rooms", "ROOMCAST_MAX_ROOMS", "N", "rooms at once; beyond it create gets 5005",
        integer(in(&config::hub, &hub_options::max_rooms), 1, 10'000)},
       {"--max-members", "ROOMCAST_MAX_MEMBERS", "N",
@@ -174,7 +198,8 @@ const std::vector<option>& options() {
            start = end + 1;
          }
          return {};
-       }},
+       },
+       [](config& c) { c.session.allowed_origins.clear(); }},
       {"--admin-port", "ROOMCAST_ADMIN_PORT", "N",
        "serve /readyz and /metrics on this port only (0: any free port); default: the main port",
        integer(in(&config::admin_port), 0, 65535)},
@@ -242,7 +267,9 @@ std::string config::summary() const {
       << " drain_timeout_ms=" << drain_timeout.count() << " rate_limit=" << s.rate_limit
       << " rate_burst=" << s.rate_burst << " flood_limit=" << s.flood_limit
       << " max_connections=" << max_connections
-      << " max_connections_per_ip=" << max_connections_per_ip << " max_rooms=" << hub.max_rooms
+      << " max_connections_per_ip=" << max_connections_per_ip
+      << " proxy_protocol=" << (s.proxy.protocol ? "on" : "off")
+      << " trusted_proxy=" << s.proxy.trusted.to_string() << " max_rooms=" << hub.max_rooms
       << " max_members=" << hub.max_members
       << " admin_port=" << (admin_port < 0 ? std::string("(main)") : std::to_string(admin_port))
       << " metrics=" << (metrics ? "on" : "off")
@@ -275,7 +302,7 @@ config_result parse_config(std::span<const char* const> args, const env_lookup& 
     }
   }
 
-  bool origins_from_flags = false;
+  std::vector<std::string_view> lists_from_flags;  // repeatable flags seen: they replace the env
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (arg == "--help" || arg == "-h") return {std::nullopt, help_text(), 0};
@@ -296,13 +323,19 @@ config_result parse_config(std::span<const char* const> args, const env_lookup& 
       if (i + 1 >= args.size()) return fail("option " + std::string(arg) + " needs a value");
       value = args[++i];
     }
-    if (match->flag == "--allowed-origin" && !origins_from_flags) {
-      settings.session.allowed_origins.clear();  // flags replace the environment's list
-      origins_from_flags = true;
+    if (match->reset
+        && std::find(lists_from_flags.begin(), lists_from_flags.end(), match->flag)
+               == lists_from_flags.end()) {
+      match->reset(settings);  // flags replace the environment's list
+      lists_from_flags.push_back(match->flag);
     }
     if (auto error = match->apply(settings, value); !error.empty()) {
       return fail("bad value '" + std::string(value) + "' for " + std::string(arg) + ": " + error);
     }
+  }
+  if (settings.session.proxy.protocol && settings.session.proxy.trusted.empty()) {
+    // Nobody's header would be believed, so every proxied client would be refused.
+    return fail("--proxy-protocol on needs --trusted-proxy (the addresses of the proxies)");
   }
   if (settings.hub.shards == 0) settings.hub.shards = std::size_t{4} * settings.threads;
   return {std::move(settings), {}, 0};

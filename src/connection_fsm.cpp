@@ -10,6 +10,8 @@ std::string_view describe(ending why) noexcept {
   switch (why) {
     case ending::none:
       return "open";
+    case ending::proxy_refused:
+      return "PROXY protocol header refused";
     case ending::http_done:
       return "done";
     case ending::handshake_failed:
@@ -38,6 +40,12 @@ std::string_view describe(ending why) noexcept {
   return "unknown";
 }
 
+bool connection_fsm::proxy_header_read() noexcept {
+  if (state_ != state::proxy_header) return false;
+  enter(state::http);
+  return true;
+}
+
 bool connection_fsm::begin_upgrade() noexcept {
   if (state_ != state::http) return false;
   enter(state::upgrading);
@@ -52,7 +60,9 @@ decision connection_fsm::upgraded() {
 
 void connection_fsm::http_ended(ending why, std::string_view detail) {
   record(why, detail);
-  if (state_ == state::http || state_ == state::upgrading) enter(state::closed);
+  if (state_ == state::proxy_header || state_ == state::http || state_ == state::upgrading) {
+    enter(state::closed);
+  }
 }
 
 decision connection_fsm::on_frame(frame_kind kind, std::chrono::steady_clock::time_point now,
@@ -129,6 +139,7 @@ decision connection_fsm::on_evicted() {
 
 decision connection_fsm::on_shutdown(bool in_room) {
   switch (state_) {
+    case state::proxy_header:
     case state::http:
     case state::upgrading:  // nothing is queued yet: just end it
       return close_now(ending::shutdown);
@@ -178,6 +189,7 @@ void connection_fsm::record(ending why, std::string_view detail) {
 void connection_fsm::enter(state next) noexcept {
   // The transitions of the diagram in the header, and no others.
   [[maybe_unused]] const bool allowed = next == state::closed
+                                        || (state_ == state::proxy_header && next == state::http)
                                         || (state_ == state::http && next == state::upgrading)
                                         || (state_ == state::upgrading && next == state::open)
                                         || (state_ == state::open && next == state::closing);

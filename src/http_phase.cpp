@@ -77,21 +77,52 @@ http_reply answer(const session_context& context, const http::request<http::stri
   return reply;
 }
 
+// The client an upgrade request's X-Forwarded-For headers name (proxy::forwarded_client), their
+// values joined with commas as HTTP says repeated headers are.
+std::optional<proxy::address> forwarded_for(const http::request<http::string_body>& request,
+                                            const proxy::trusted_proxies& trusted) {
+  std::string chain;
+  const auto [first, last] = request.equal_range("X-Forwarded-For");
+  for (auto field = first; field != last; ++field) {
+    if (!chain.empty()) chain += ',';
+    chain += as_std(field->value());
+  }
+  return proxy::forwarded_client(chain, trusted);
+}
+
 }  // namespace
 
+net::awaitable<proxy_step> read_proxy_header(http_stream& stream, beast::flat_buffer& buffer) {
+  proxy_step step;
+  for (;;) {
+    const auto bytes = buffer.cdata();
+    step.header = proxy::parse_header({static_cast<const char*>(bytes.data()), bytes.size()});
+    if (step.header.status != proxy::header_status::need_more) break;
+    // A header is at most 16 + 4 KiB; reads stop as soon as it is complete or ruled out.
+    auto [ec, size] = co_await stream.async_read_some(buffer.prepare(1024), use_nothrow);
+    if (ec) {
+      step.error = ec;
+      co_return step;
+    }
+    buffer.commit(size);
+  }
+  if (step.header.status == proxy::header_status::parsed) buffer.consume(step.header.length);
+  co_return step;
+}
+
 net::awaitable<std::optional<upgrade_request>> serve_http(http_stream& stream,
+                                                          beast::flat_buffer& buffer,
                                                           const session_context& context,
-                                                          bool over_capacity,
+                                                          client_identity& client,
                                                           const connection_fsm& lifecycle) {
   const auto& options = context.options;
-  beast::flat_buffer buffer;
   while (lifecycle.current() == connection_fsm::state::http) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header));
     parser.body_limit(4096);
-    // Bounds the whole request: a client that connects and sends nothing, or trickles bytes,
-    // is dropped after --handshake-timeout.
-    stream.expires_after(options.handshake_timeout);
+    // The stream's deadline bounds the whole request: a client that connects and sends nothing,
+    // or trickles bytes, is dropped after --handshake-timeout (for the first request, counted
+    // from the accept, so a PROXY header and the request share it).
     auto [ec, size] = co_await http::async_read(stream, buffer, parser, use_nothrow);
     if (ec) {
       if (ec != http::error::end_of_stream) {
@@ -110,6 +141,14 @@ net::awaitable<std::optional<upgrade_request>> serve_http(http_stream& stream,
     auto request = parser.release();
     const bool upgrade = websocket::is_upgrade(request);
     const bool chat = upgrade && context.websocket && is_chat_endpoint(as_std(request.target()));
+    if (chat && client.via_trusted_proxy) {
+      // Only a trusted proxy's X-Forwarded-For is read; anyone else's is ignored.
+      if (const auto named = forwarded_for(request, options.proxy.trusted)) {
+        context.metrics.forwarded_for_used.fetch_add(1, std::memory_order_relaxed);
+        co_await client.adopt(*named, "X-Forwarded-For");
+      }
+    }
+    const bool over_capacity = client.over_capacity;
     if (chat && !over_capacity && origin_allowed(options, as_std(request[http::field::origin]))) {
       const auto early = buffer.cdata();
       co_return upgrade_request{std::move(request),
@@ -122,6 +161,7 @@ net::awaitable<std::optional<upgrade_request>> serve_http(http_stream& stream,
                                   request.version(), keep_alive);
     auto [write_ec, written] = co_await http::async_write(stream, response, use_nothrow);
     if (write_ec || !keep_alive) break;
+    stream.expires_after(options.handshake_timeout);  // for the next request
   }
   error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);

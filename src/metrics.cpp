@@ -111,6 +111,17 @@ std::string render_prometheus(const server_metrics& server, const hub_counters& 
          "Log lines not written: the log queue was full (stderr slower than the server) or the "
          "write to stderr failed.",
          log_lines_dropped());
+  header(out, "roomcast_proxy_headers_total", "counter",
+         "PROXY protocol steps (--proxy-protocol on), by outcome.");
+  constexpr std::array<const char*, proxy_header_outcomes> proxy_outcomes = {
+      "accepted", "missing", "invalid", "untrusted", "incomplete"};
+  for (std::size_t i = 0; i < proxy_outcomes.size(); ++i) {
+    out << "roomcast_proxy_headers_total{outcome=\"" << proxy_outcomes.at(i) << "\"} "
+        << server.proxy_headers.at(i).load(relaxed) << '\n';
+  }
+  single(out, "roomcast_forwarded_for_used_total", "counter",
+         "WebSocket upgrades from a trusted proxy whose X-Forwarded-For named the client.",
+         server.forwarded_for_used.load(relaxed));
   header(out, "roomcast_rejections_total", "counter", "Client frames refused, by wire code.");
   for (const int code : rejection_codes) {
     out << "roomcast_rejections_total{code=\"" << code << "\",error=\""

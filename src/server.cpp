@@ -20,6 +20,7 @@
 #include "roomcast/log.hpp"
 #include "roomcast/metrics.hpp"
 #include "roomcast/net.hpp"
+#include "roomcast/proxy.hpp"
 #include "roomcast/session.hpp"
 
 namespace roomcast {
@@ -95,23 +96,30 @@ struct server::impl {
       const auto executor = socket.get_executor();
       const auto id = next_connection_id++;
       error_code peer_error;
-      auto peer = socket.remote_endpoint(peer_error).address().to_string();
+      const auto peer_address = proxy::canonical(socket.remote_endpoint(peer_error).address());
+      connection_origin origin;
+      origin.peer = peer_address.to_string();
+      origin.trusted_proxy = !admin && settings.session.proxy.trusted.trusts(peer_address);
+      // A trusted proxy is not capped per address itself: each connection it forwards is charged
+      // to the client it names (recharge), once it names one.
+      const auto charged = (admin || origin.trusted_proxy) ? std::string() : origin.peer;
+      const bool over_total = !admin && chat_connections >= settings.max_connections;
+      origin.over_capacity = over_total || over_address_cap(charged);
       // Over a cap, the connection still gets an HTTP 503 (and counts until it is gone).
-      const bool over_capacity = !admin
-                                 && (chat_connections >= settings.max_connections
-                                     || per_address[peer] >= settings.max_connections_per_ip);
-      if (over_capacity) log_info("refusing a connection from ", peer, ": at capacity");
-      if (!admin) {
-        ++chat_connections;
-        ++per_address[peer];
-      }
+      if (origin.over_capacity)
+        log_info("refusing a connection from ", origin.peer, ": at capacity");
+      if (!admin) ++chat_connections;
+      charge(charged);
+      origin.charge_to = [this, id](std::string client) {
+        return net::co_spawn(control, recharge(id, std::move(client)), net::use_awaitable);
+      };
       // Posted, not dispatched: the last reference may be dropped on the control strand itself,
       // in the middle of a walk over `live`.
       auto gone = [this, id] { net::post(control, [this, id] { forget(id); }); };
-      auto client = make_connection(
-          std::move(socket), with, over_capacity,
-          "#" + std::to_string(id) + " " + peer + (admin ? " (admin)" : ""), std::move(gone));
-      live.emplace(id, tracked{client, std::move(peer), admin});
+      auto label = "#" + std::to_string(id) + " " + origin.peer + (admin ? " (admin)" : "");
+      auto client = make_connection(std::move(socket), with, std::move(origin), std::move(label),
+                                    std::move(gone));
+      live.emplace(id, tracked{client, charged, admin, over_total});
       net::co_spawn(executor, serve(std::move(client)), log_exception{"connection"});
     }
   }
@@ -123,14 +131,43 @@ struct server::impl {
                     log_exception{"admin acceptor"});
   }
 
+  // --max-connections-per-ip, on `control`. An empty address is charged nothing: an admin
+  // connection, or one from a trusted proxy that has not named its client.
+  bool over_address_cap(const std::string& address) const {
+    if (address.empty()) return false;
+    const auto count = per_address.find(address);
+    return count != per_address.end() && count->second >= settings.max_connections_per_ip;
+  }
+
+  void charge(const std::string& address) {
+    if (!address.empty()) ++per_address[address];
+  }
+
+  void release(const std::string& address) {
+    const auto count = per_address.find(address);
+    if (count != per_address.end() && --count->second == 0) per_address.erase(count);
+  }
+
+  // A trusted proxy named the client of connection `id`: its per-address charge moves to the
+  // client. Completes with whether the connection is over a cap now. The connection waits for
+  // this, so it is still in `live`.
+  net::awaitable<bool> recharge(std::uint64_t id, std::string client) {
+    const auto found = live.find(id);
+    if (found == live.end()) co_return true;
+    auto& entry = found->second;
+    release(entry.charged);
+    const bool over = entry.over_total || over_address_cap(client);
+    if (over) log_info("refusing connection #", id, " for ", client, ": at capacity");
+    charge(client);
+    entry.charged = std::move(client);
+    co_return over;
+  }
+
   void forget(std::uint64_t id) {
     const auto found = live.find(id);
     if (found == live.end()) return;
-    if (!found->second.admin) {
-      --chat_connections;
-      const auto count = per_address.find(found->second.peer);
-      if (count != per_address.end() && --count->second == 0) per_address.erase(count);
-    }
+    if (!found->second.admin) --chat_connections;
+    release(found->second.charged);
     live.erase(found);
     if (stopping && chat_connections == 0) finish_stop();
   }
@@ -193,8 +230,9 @@ struct server::impl {
   // Owned by `control`:
   struct tracked {
     std::weak_ptr<connection> client;
-    std::string peer;  // remote address, for --max-connections-per-ip
-    bool admin;        // on the admin port: not counted, closed last
+    std::string charged;  // the address charged for --max-connections-per-ip ("" for none)
+    bool admin;           // on the admin port: not counted, closed last
+    bool over_total;      // over --max-connections when accepted
   };
   std::unordered_map<std::uint64_t, tracked> live;
   std::unordered_map<std::string, std::size_t> per_address;

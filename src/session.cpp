@@ -53,7 +53,7 @@ auto exactly_sized(Handler handler) {
 
 class connection final : public member, public std::enable_shared_from_this<connection> {
  public:
-  connection(connection_socket socket, const session_context& context, bool over_capacity,
+  connection(connection_socket socket, const session_context& context, connection_origin origin,
              std::string label, std::function<void()> on_destroyed)
       : label_(std::move(label)),
         on_destroyed_(std::move(on_destroyed)),
@@ -64,8 +64,9 @@ class connection final : public member, public std::enable_shared_from_this<conn
         context_(context),
         lifecycle_({.rate_limit = context.options.rate_limit,
                     .rate_burst = context.options.rate_burst,
-                    .flood_limit = context.options.flood_limit}),
-        over_capacity_(over_capacity) {
+                    .flood_limit = context.options.flood_limit},
+                   /*proxy_header_first=*/context.websocket && context.options.proxy.protocol),
+        origin_(std::make_unique<connection_origin>(std::move(origin))) {
     context_.metrics.open_connections.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -114,7 +115,29 @@ class connection final : public member, public std::enable_shared_from_this<conn
   net::awaitable<void> run() {
     log_info("connection ", label_, " opened");
     configure_socket();
-    auto upgrade = co_await serve_http(*http_, context_, over_capacity_, lifecycle_);
+    // Who the client is matters only until the upgrade, so it lives in this coroutine's frame,
+    // not in the connection, which stays as small as an idle connection needs.
+    const auto origin = std::move(origin_);
+    client_identity client;
+    client.address = origin->peer;
+    client.via_trusted_proxy = origin->trusted_proxy;
+    client.over_capacity = origin->over_capacity;
+    client.adopt = [this, &client, &origin](const proxy::address& named, std::string_view how) {
+      return adopt_client(client, origin->charge_to, named, how);
+    };
+    // One deadline for the PROXY header (if due) and the first request: a client that trickles
+    // either is gone after --handshake-timeout.
+    http_->expires_after(context_.options.handshake_timeout);
+    boost::beast::flat_buffer input;
+    if (lifecycle_.current() == connection_fsm::state::proxy_header) {
+      co_await take_proxy_header(input, client);
+      if (!lifecycle_.proxy_header_read()) {  // refused, or a shutdown came first
+        disconnect();
+        log_closed();
+        co_return;
+      }
+    }
+    auto upgrade = co_await serve_http(*http_, input, context_, client, lifecycle_);
     if (upgrade && lifecycle_.begin_upgrade()) {
       const auto ec = co_await accept_upgrade(*http_, *upgrade, context_.options.handshake_timeout);
       if (!ec) {
@@ -133,6 +156,67 @@ class connection final : public member, public std::enable_shared_from_this<conn
 
  private:
   connection_strand strand() { return socket_.get_executor(); }
+
+  // --- The PROXY protocol step (--proxy-protocol on) -----------------------------------------
+
+  // A trusted proxy must begin with a PROXY header, which names the client. Anyone else must not
+  // send one: it would be a client claiming to be someone else. Either mistake ends the
+  // connection without a reply (the peer speaks PROXY, not HTTP), logged and counted.
+  net::awaitable<void> take_proxy_header(boost::beast::flat_buffer& input,
+                                         client_identity& client) {
+    auto [header, ec] = co_await read_proxy_header(*http_, input);
+    if (lifecycle_.current() != connection_fsm::state::proxy_header) co_return;  // a shutdown
+    const bool trusted = client.via_trusted_proxy;
+    switch (header.status) {
+      case proxy::header_status::need_more:
+        refuse_proxy(proxy_header_outcome::incomplete, ec ? ec.message() : "no bytes");
+        co_return;
+      case proxy::header_status::absent:
+        if (trusted) {
+          refuse_proxy(proxy_header_outcome::missing, "a trusted proxy sent no PROXY header");
+        }
+        co_return;  // an untrusted client's HTTP request: on to the http state
+      case proxy::header_status::invalid:
+        if (trusted) {
+          refuse_proxy(proxy_header_outcome::invalid, header.error);
+          co_return;
+        }
+        break;
+      case proxy::header_status::parsed:
+        break;
+    }
+    if (!trusted) {
+      refuse_proxy(proxy_header_outcome::untrusted, "a PROXY header from an untrusted address");
+      co_return;
+    }
+    context_.metrics.count_proxy_header(proxy_header_outcome::accepted);
+    // LOCAL (the proxy's own health check), UNKNOWN or AF_UNIX: the proxy's address stands.
+    if (header.source) {
+      co_await client.adopt(*header.source, header.version == 1 ? "PROXY v1" : "PROXY v2");
+    }
+  }
+
+  void refuse_proxy(proxy_header_outcome outcome, std::string_view why) {
+    context_.metrics.count_proxy_header(outcome);
+    if (outcome == proxy_header_outcome::missing || outcome == proxy_header_outcome::invalid) {
+      // A trusted proxy that does not speak the protocol is a configuration error.
+      log_warn("connection ", label_, ": PROXY protocol header refused: ", why);
+    }
+    lifecycle_.http_ended(ending::proxy_refused, why);
+  }
+
+  // A trusted proxy named the client: from now on the connection is the client's, in the logs
+  // and for --max-connections-per-ip (`charge_to`: the server's). `how` is static text.
+  net::awaitable<void> adopt_client(
+      client_identity& client, const std::function<net::awaitable<bool>(std::string)>& charge_to,
+      proxy::address named, std::string_view how) {
+    auto address = named.to_string();
+    log_info("connection ", label_, ": client ", address, " (", how, ")");
+    label_ += " for " + address;
+    client.via_trusted_proxy = context_.options.proxy.trusted.trusts(named);
+    client.address = address;
+    if (charge_to) client.over_capacity = co_await charge_to(std::move(address));
+  }
 
   void configure_socket() {
     auto& socket = http_->socket();
@@ -529,7 +613,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
 
   // Everything here belongs to the connection's strand, except the outbox (thread-safe: rooms
   // deliver from their own strand) and the metrics.
-  const std::string label_;  // "#id address", for logs
+  std::string label_;  // "#id address", and " for client" once a trusted proxy names it: logs
   std::function<void()> on_destroyed_;
   connection_socket socket_;         // the connection after the upgrade (its executor: the strand)
   std::optional<http_stream> http_;  // the connection until the upgrade
@@ -542,15 +626,16 @@ class connection final : public member, public std::enable_shared_from_this<conn
   const session_context& context_;
   connection_fsm lifecycle_;
   std::optional<membership> membership_;
-  bool over_capacity_;
-  bool socket_drained_ = false;  // the last read took everything there was
+  std::unique_ptr<connection_origin> origin_;  // from the accept; run() takes it
+  bool socket_drained_ = false;                // the last read took everything there was
 };
 
 std::shared_ptr<connection> make_connection(connection_socket socket,
-                                            const session_context& context, bool over_capacity,
-                                            std::string label, std::function<void()> on_destroyed) {
-  return std::make_shared<connection>(std::move(socket), context, over_capacity, std::move(label),
-                                      std::move(on_destroyed));
+                                            const session_context& context,
+                                            connection_origin origin, std::string label,
+                                            std::function<void()> on_destroyed) {
+  return std::make_shared<connection>(std::move(socket), context, std::move(origin),
+                                      std::move(label), std::move(on_destroyed));
 }
 
 net::awaitable<void> serve(std::shared_ptr<connection> client) {

@@ -8,7 +8,7 @@ set -euo pipefail
 
 build_packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev libhiredis-dev)
 test_packages=(catch2 libtrompeloeil-cpp-dev clang clang-tidy-14 libfuzzer-14-dev libclang-rt-14-dev
-               redis-server)
+               redis-server haproxy openssl libssl-dev python3-yaml)
 
 packages=("${build_packages[@]}")
 [[ "${1:-}" == "--build" ]] || packages+=("${test_packages[@]}")

@@ -13,8 +13,18 @@
 #include <vector>
 
 #include "roomcast/log.hpp"
+#include "roomcast/proxy.hpp"
 
 namespace roomcast {
+
+/** Whose word about a client's address is taken (proxy.hpp; docs/security.md). */
+struct proxy_options {
+  /** --proxy-protocol: a connection from a trusted proxy must begin with a PROXY protocol
+   * header (v1 or v2), which names the client; a header from anyone else is refused. */
+  bool protocol = false;
+  /** --trusted-proxy: their PROXY headers and X-Forwarded-For are believed. Empty: nobody's. */
+  proxy::trusted_proxies trusted;
+};
 
 /** The limits and timeouts of one client connection (session.hpp). */
 struct session_options {
@@ -30,6 +40,7 @@ struct session_options {
   double rate_burst = 20;                          ///< frames at once before the rate applies
   unsigned flood_limit = 50;                 ///< refused frames (refilled 1/s) before close 1008
   std::vector<std::string> allowed_origins;  ///< empty: any Origin may open a WebSocket
+  proxy_options proxy;                       ///< the client's address from a trusted proxy
 };
 
 /** The limits of the room hub (hub.hpp). */

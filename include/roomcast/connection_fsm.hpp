@@ -5,10 +5,17 @@
  * is unit-tested directly (tests/unit/connection_fsm_test.cpp); src/connection.cpp feeds it the
  * events and carries out its decisions.
  *
- *     http ──begin_upgrade──▶ upgrading ──upgraded──▶ open ──(a close frame queued)──▶ closing
- *      │                         │                     │                                 │
- *      └─────────────────────────┴─────────────────────┴──(socket ends, error, timeout)──┴─▶ closed
+ *     proxy_header ──proxy_header_read──▶ http ──begin_upgrade──▶ upgrading ──upgraded──▶ open
+ *          │                               │                         │                     │
+ *          │                               │                         │  (a close frame queued)
+ *          │                               │                         │                     ▼
+ *          │                               │                         │                  closing
+ *          │                               │                         │                     │
+ *          └───────────────────────────────┴─────────────────────────┴──(socket ends, error,
+ *                                                                        timeout)──▶ closed
  *
+ * - proxy_header (only with --proxy-protocol on): the first bytes are checked for a PROXY
+ *   protocol header, which a trusted proxy must send and nobody else may (proxy.hpp).
  * - http: Beast answers plain HTTP requests until the client asks for the WebSocket upgrade.
  * - upgrading: Beast validates the upgrade request and writes the 101.
  * - open: frames are read and acted on; the idle tick pings a silent client, then drops it.
@@ -48,6 +55,7 @@ struct decision {
 /** Why a connection ended: the first cause recorded wins (a later one is a consequence). */
 enum class ending : std::uint8_t {
   none,              ///< still going
+  proxy_refused,     ///< a PROXY header missing, malformed, or from an untrusted address
   http_done,         ///< plain HTTP: the client or the server ended the exchange
   handshake_failed,  ///< the upgrade request was refused or broke off
   client_closed,     ///< the client sent a close frame
@@ -70,7 +78,7 @@ using frame_kind = ws::frame_reader::result::kind;
 
 class connection_fsm {
  public:
-  enum class state : std::uint8_t { http, upgrading, open, closing, closed };
+  enum class state : std::uint8_t { proxy_header, http, upgrading, open, closing, closed };
 
   struct limits {
     double rate_limit = 10;  ///< frames of any kind per second (0: unlimited)
@@ -78,8 +86,11 @@ class connection_fsm {
     unsigned flood_limit = 50;  ///< refused frames (refilled 1/s) before close 1008
   };
 
-  explicit connection_fsm(const limits& l) noexcept
-      : frames_allowed_(l.rate_limit, l.rate_burst), refusals_allowed_(1.0, l.flood_limit) {}
+  /** `proxy_header_first`: the connection starts by looking for a PROXY protocol header. */
+  explicit connection_fsm(const limits& l, bool proxy_header_first = false) noexcept
+      : state_(proxy_header_first ? state::proxy_header : state::http),
+        frames_allowed_(l.rate_limit, l.rate_burst),
+        refusals_allowed_(1.0, l.flood_limit) {}
 
   state current() const noexcept { return state_; }
   /** The read loop runs while frames may still arrive: open, or closing (read and discarded). */
@@ -90,12 +101,18 @@ class connection_fsm {
 
   // --- The HTTP phase ------------------------------------------------------------------------
 
+  /** The PROXY protocol step is over (a header was taken, or none was due): true (now http)
+   * unless the connection is already ending (a shutdown came first). A refused header ends the
+   * connection through http_ended(ending::proxy_refused, why). */
+  bool proxy_header_read() noexcept;
+
   /** The client asked for the WebSocket upgrade: true (now upgrading) unless the connection is
    * already ending (a shutdown came first). */
   bool begin_upgrade() noexcept;
   /** The 101 is out. open; or, when a shutdown came during the upgrade, `disconnect`. */
   decision upgraded();
-  /** The HTTP exchange ended without an upgrade, or the upgrade failed (`detail`: why). */
+  /** The HTTP exchange (or the PROXY step) ended without an upgrade, or the upgrade failed
+   * (`detail`: why). */
   void http_ended(ending why, std::string_view detail = {});
 
   // --- Events of an open connection ----------------------------------------------------------

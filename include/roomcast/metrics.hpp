@@ -30,6 +30,16 @@ class latency_histogram {
   std::atomic<std::uint64_t> count_{0};
 };
 
+/** What became of a connection's PROXY protocol step (--proxy-protocol on). */
+enum class proxy_header_outcome : std::uint8_t {
+  accepted,    ///< a valid header from a trusted proxy
+  missing,     ///< a trusted proxy sent something else first
+  invalid,     ///< a trusted proxy sent a header that breaks the specification
+  untrusted,   ///< a header from an address that is not a trusted proxy
+  incomplete,  ///< the connection ended, or --handshake-timeout passed, before a whole header
+};
+inline constexpr std::size_t proxy_header_outcomes = 5;
+
 /** Counters of the connections (the hub keeps its own, see hub_counters). */
 struct server_metrics {
   std::atomic<std::int64_t> open_connections{0};
@@ -40,6 +50,10 @@ struct server_metrics {
   std::atomic<std::uint64_t> handshake_failures{0};
   std::atomic<std::uint64_t> capacity_refusals{0};
   std::atomic<std::uint64_t> rate_limit_closes{0};
+  /** PROXY protocol steps by outcome, indexed by proxy_header_outcome. */
+  std::array<std::atomic<std::uint64_t>, proxy_header_outcomes> proxy_headers{};
+  /** Upgrade requests from a trusted proxy whose X-Forwarded-For named the client. */
+  std::atomic<std::uint64_t> forwarded_for_used{0};
   /** Refusals by wire code, indexed by rejection_index(). */
   std::array<std::atomic<std::uint64_t>, 16> rejections{};
   /** The most bytes ever waiting in one connection's outbox (queued, not yet written). */
@@ -48,6 +62,9 @@ struct server_metrics {
   latency_histogram delivery_latency;
 
   void count_rejection(int wire_code) noexcept;
+  void count_proxy_header(proxy_header_outcome outcome) noexcept {
+    proxy_headers.at(static_cast<std::size_t>(outcome)).fetch_add(1, std::memory_order_relaxed);
+  }
   std::uint64_t rejections_of(int wire_code) const noexcept;
 };
 

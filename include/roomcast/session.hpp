@@ -38,12 +38,24 @@ class connection;
 using connection_strand = net::strand<net::io_context::executor_type>;
 using connection_socket = net::basic_stream_socket<tcp, connection_strand>;
 
-/** Wraps an accepted socket, whose executor must be a strand of its own. A connection made
- * `over_capacity` answers its first request with HTTP 503 and closes. `label` names it in logs.
+/** Where an accepted connection comes from, as the server saw it at accept. */
+struct connection_origin {
+  std::string peer;            ///< the socket's peer address
+  bool trusted_proxy = false;  ///< the peer is a --trusted-proxy (its PROXY header or
+                               ///< X-Forwarded-For names the client)
+  bool over_capacity = false;  ///< a connection cap is reached: HTTP 503, then close
+  /** Charges the connection's --max-connections-per-ip to `client`, the address a trusted proxy
+   * named, instead of the peer's; completes with whether the connection is then over a cap.
+   * Empty: nothing is charged. */
+  std::function<net::awaitable<bool>(std::string client)> charge_to;
+};
+
+/** Wraps an accepted socket, whose executor must be a strand of its own. A connection over
+ * capacity answers its first request with HTTP 503 and closes. `label` names it in logs.
  * `on_destroyed` runs when the connection is gone (from whichever thread let go of it last). */
 std::shared_ptr<connection> make_connection(connection_socket socket,
                                             const session_context& context,
-                                            bool over_capacity = false, std::string label = {},
+                                            connection_origin origin = {}, std::string label = {},
                                             std::function<void()> on_destroyed = {});
 
 /** Serves the connection's HTTP requests. After an upgrade it returns, and the WebSocket session

@@ -4,32 +4,54 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdexcept>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 namespace roomcast::testing {
 
-server_process::server_process(const std::vector<std::string>& args, int stderr_pipe_bytes) {
+server_process::server_process(const std::vector<std::string>& args, int stderr_pipe_bytes)
+    : server_process(args, launch{.stderr_pipe_bytes = stderr_pipe_bytes}) {}
+
+server_process::server_process(const std::vector<std::string>& args, const launch& how) {
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
-  if (stderr_pipe_bytes > 0 && ::fcntl(fds[1], F_SETPIPE_SZ, stderr_pipe_bytes) < 0) {
+  if (how.stderr_pipe_bytes > 0 && ::fcntl(fds[1], F_SETPIPE_SZ, how.stderr_pipe_bytes) < 0) {
     throw std::runtime_error("F_SETPIPE_SZ failed");
   }
-  std::vector<std::string> argv_storage{ROOMCAST_BINARY};
+  std::vector<std::string> argv_storage{how.program.empty() ? ROOMCAST_BINARY : how.program};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& arg : argv_storage)
     argv.push_back(arg.data());
   argv.push_back(nullptr);
+  std::vector<std::string> env_storage;
+  for (char** entry = environ; *entry != nullptr; ++entry)
+    env_storage.emplace_back(*entry);
+  env_storage.insert(env_storage.end(), how.env.begin(), how.env.end());
+  std::vector<char*> envp;
+  for (auto& entry : env_storage)
+    envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  const pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
     ::dup2(fds[1], STDERR_FILENO);
     const int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, STDOUT_FILENO);
     ::close(fds[0]);
-    ::execv(argv[0], argv.data());
+    if (how.fd3 >= 0) {
+      if (how.fd3 == 3) {
+        ::fcntl(3, F_SETFD, 0);  // dup2 onto itself would keep FD_CLOEXEC
+      } else {
+        ::dup2(how.fd3, 3);
+      }
+    }
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   ::close(fds[1]);

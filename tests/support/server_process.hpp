@@ -13,10 +13,21 @@ namespace roomcast::testing {
 
 class server_process {
  public:
+  /** How to start the child, beyond its arguments. */
+  struct launch {
+    std::string program;           ///< empty: the roomcast binary built with the tests
+    std::vector<std::string> env;  ///< "NAME=value" entries added to this process's environment
+    int fd3 = -1;                  ///< a descriptor the child gets as its descriptor 3
+    int stderr_pipe_bytes = 0;     ///< see the first constructor
+  };
+
   /** Starts the binary built with this test suite (ROOMCAST_BINARY) with `args`. When
    * `stderr_pipe_bytes` > 0, the pipe its stderr goes to holds only that much (F_SETPIPE_SZ; the
    * kernel rounds up to a page), so that a test that stops reading fills it quickly. */
   explicit server_process(const std::vector<std::string>& args, int stderr_pipe_bytes = 0);
+  /** Starts `how.program` (or roomcast) with `args`. The child gets SIGKILL if the thread that
+   * started it ends, so a crashed test leaves no process behind. */
+  server_process(const std::vector<std::string>& args, const launch& how);
   ~server_process();
   server_process(const server_process&) = delete;
   server_process& operator=(const server_process&) = delete;
@@ -27,6 +38,7 @@ class server_process {
   /** The port in the first line that has `label` followed by `http://ADDR:PORT/`. */
   std::uint16_t port_after(std::string_view label);
   void signal(int number);
+  pid_t pid() const noexcept { return pid_; }
   /** The exit status when the process exits within `deadline`, else nullopt. With `read_stderr`
    * false, stderr is not read while waiting (a log pipe nobody reads), only after the exit. */
   std::optional<int> wait_exit(std::chrono::milliseconds deadline, bool read_stderr = true);

@@ -15,6 +15,12 @@ config_result parse(std::vector<const char*> args, std::map<std::string, std::st
     return found == env.end() ? nullptr : found->second.c_str();
   });
 }
+
+void check_bad(const config_result& result, std::string_view mention) {
+  CHECK_FALSE(result.settings);
+  CHECK(result.exit_code == 2);
+  CHECK_THAT(result.message, Catch::Contains(std::string(mention)));
+}
 }  // namespace
 
 TEST_CASE("defaults match the seed: 127.0.0.1:3000, 100-character messages") {
@@ -52,11 +58,6 @@ TEST_CASE("flags win over the environment, which wins over defaults") {
 }
 
 TEST_CASE("bad flags and values exit with code 2 and say what was wrong") {
-  const auto check_bad = [](config_result result, std::string_view mention) {
-    CHECK_FALSE(result.settings);
-    CHECK(result.exit_code == 2);
-    CHECK_THAT(result.message, Catch::Contains(std::string(mention)));
-  };
   check_bad(parse({"--port", "70000"}), "--port");
   check_bad(parse({"--port", "12x"}), "12x");
   check_bad(parse({"--port"}), "needs a value");
@@ -76,4 +77,50 @@ TEST_CASE("the help and version flags print and exit 0") {
   CHECK(help.exit_code == 0);
   CHECK_THAT(help.message, Catch::Contains("--max-frame") && Catch::Contains("ROOMCAST_PORT"));
   CHECK_THAT(parse({"--version"}).message, Catch::Contains("roomcast "));
+}
+
+TEST_CASE("the PROXY protocol is off and no proxy is trusted by default") {
+  const auto result = parse({});
+  REQUIRE(result.settings);
+  CHECK_FALSE(result.settings->session.proxy.protocol);
+  CHECK(result.settings->session.proxy.trusted.empty());
+  CHECK_THAT(result.settings->summary(),
+             Catch::Contains("proxy_protocol=off") && Catch::Contains("trusted_proxy=(none)"));
+}
+
+TEST_CASE("the proxy settings come from flags or the environment") {
+  const auto flags = parse({"--proxy-protocol", "on", "--trusted-proxy", "10.0.0.0/8, fd00::/8",
+                            "--trusted-proxy=192.0.2.1"});
+  REQUIRE(flags.settings);
+  const auto& proxy = flags.settings->session.proxy;
+  CHECK(proxy.protocol);
+  CHECK(proxy.trusted.to_string() == "10.0.0.0/8,fd00::/8,192.0.2.1/32");
+  CHECK_THAT(flags.settings->summary(),
+             Catch::Contains("proxy_protocol=on trusted_proxy=10.0.0.0/8,fd00::/8,192.0.2.1/32"));
+
+  const auto env =
+      parse({}, {{"ROOMCAST_PROXY_PROTOCOL", "on"}, {"ROOMCAST_TRUSTED_PROXY", "172.16.0.0/12"}});
+  REQUIRE(env.settings);
+  CHECK(env.settings->session.proxy.protocol);
+  CHECK(env.settings->session.proxy.trusted.to_string() == "172.16.0.0/12");
+
+  // Flags replace the environment's list, as --allowed-origin does.
+  const auto both =
+      parse({"--trusted-proxy", "::1"}, {{"ROOMCAST_TRUSTED_PROXY", "172.16.0.0/12"}});
+  REQUIRE(both.settings);
+  CHECK(both.settings->session.proxy.trusted.to_string() == "::1/128");
+  // X-Forwarded-For alone needs no PROXY protocol.
+  CHECK_FALSE(both.settings->session.proxy.protocol);
+}
+
+TEST_CASE("bad proxy settings exit with code 2 and say what was wrong") {
+  check_bad(parse({"--proxy-protocol", "yes", "--trusted-proxy", "10.0.0.0/8"}), "on or off");
+  check_bad(parse({"--trusted-proxy", "10.0.0.1/8"}), "'10.0.0.1/8' is not a CIDR");
+  check_bad(parse({"--trusted-proxy", "300.0.0.0/8"}), "300.0.0.0/8");
+  check_bad(parse({"--trusted-proxy", "10.0.0.0/8,"}), "empty");
+  check_bad(parse({"--trusted-proxy", ""}), "--trusted-proxy");
+  check_bad(parse({}, {{"ROOMCAST_TRUSTED_PROXY", "localhost"}}), "ROOMCAST_TRUSTED_PROXY");
+  check_bad(parse({}, {{"ROOMCAST_PROXY_PROTOCOL", "1"}}), "ROOMCAST_PROXY_PROTOCOL");
+  // Nobody's header would be believed: every proxied connection would be refused.
+  check_bad(parse({"--proxy-protocol", "on"}), "needs --trusted-proxy");
 }

@@ -395,3 +395,39 @@ TEST_CASE("every ending has its own log text") {
     seen.push_back(text);
   }
 }
+
+TEST_CASE("with --proxy-protocol a connection starts in proxy_header, then goes on to http") {
+  connection_fsm fsm(generous, /*proxy_header_first=*/true);
+  CHECK(fsm.current() == state::proxy_header);
+  CHECK_FALSE(fsm.reading());
+  CHECK_FALSE(fsm.begin_upgrade());  // no HTTP before the header step
+  REQUIRE(fsm.proxy_header_read());
+  CHECK(fsm.current() == state::http);
+  CHECK_FALSE(fsm.proxy_header_read());  // once
+  CHECK(fsm.begin_upgrade());
+}
+
+TEST_CASE("a refused PROXY header closes the connection with its reason") {
+  connection_fsm fsm(generous, /*proxy_header_first=*/true);
+  fsm.http_ended(ending::proxy_refused, "a trusted proxy sent no PROXY header");
+  CHECK(fsm.current() == state::closed);
+  CHECK(fsm.why_ended() == ending::proxy_refused);
+  CHECK(fsm.detail() == "a trusted proxy sent no PROXY header");
+  CHECK_FALSE(fsm.proxy_header_read());
+}
+
+TEST_CASE("a shutdown during the PROXY header step closes the connection at once") {
+  connection_fsm fsm(generous, /*proxy_header_first=*/true);
+  CHECK(fsm.on_shutdown() == disconnect);
+  CHECK(fsm.current() == state::closed);
+  CHECK(fsm.why_ended() == ending::shutdown);
+  CHECK_FALSE(fsm.proxy_header_read());  // the header that arrives afterwards changes nothing
+  CHECK(fsm.current() == state::closed);
+}
+
+TEST_CASE("without --proxy-protocol there is no header step") {
+  connection_fsm fsm(generous);
+  CHECK(fsm.current() == state::http);
+  CHECK_FALSE(fsm.proxy_header_read());
+  CHECK(fsm.current() == state::http);
+}

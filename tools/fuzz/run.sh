@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target for SECONDS (default 60), building it first when needed:
 #
-#   tools/fuzz/run.sh fuzz_protocol 60      (or fuzz_hub, fuzz_http, fuzz_ws, fuzz_resp)
+#   tools/fuzz/run.sh fuzz_protocol 60      (or fuzz_hub, fuzz_http, fuzz_ws, fuzz_resp, fuzz_proxy)
 #
 # The committed seeds (tools/fuzz/corpus/TARGET) are copied into a scratch corpus,
 # build/fuzz/corpus/TARGET, which keeps what earlier runs found (FUZZ_FRESH=1 starts it over);
@@ -13,10 +13,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-usage() { echo "usage: tools/fuzz/run.sh fuzz_protocol|fuzz_hub|fuzz_http|fuzz_ws|fuzz_resp [SECONDS] [libFuzzer args]" >&2; }
+usage() { echo "usage: tools/fuzz/run.sh fuzz_protocol|fuzz_hub|fuzz_http|fuzz_ws|fuzz_resp|fuzz_proxy [SECONDS] [libFuzzer args]" >&2; }
 target=${1:-}
 case "$target" in
-  fuzz_protocol | fuzz_hub | fuzz_http | fuzz_ws | fuzz_resp) ;;
+  fuzz_protocol | fuzz_hub | fuzz_http | fuzz_ws | fuzz_resp | fuzz_proxy) ;;
   *) usage; exit 2 ;;
 esac
 seconds=${2:-60}

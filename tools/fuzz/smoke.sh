@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # A short fuzzing smoke run: builds the targets (build/fuzz), replays each target's regression
 # inputs (tools/fuzz/regressions/TARGET/), then fuzzes each target for FUZZ_SMOKE_SECONDS (default
-# 8; 40 s of fuzzing in all) from its committed seeds. One line per target, then
+# 8; 48 s of fuzzing in all) from its committed seeds. One line per target, then
 # "fuzz: N passed, M failed"; a target passes when its regressions and its fuzzing ran clean.
 #
 #   tools/fuzz/smoke.sh
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-targets=(fuzz_protocol fuzz_hub fuzz_http fuzz_ws fuzz_resp)
+targets=(fuzz_protocol fuzz_hub fuzz_http fuzz_ws fuzz_resp fuzz_proxy)
 seconds=${FUZZ_SMOKE_SECONDS:-8}
 build=build/fuzz
 started=$(date +%s)
