@@ -7,6 +7,7 @@
 // No co_await is written inside a CHECK or REQUIRE (docs/architecture.md, "Toolchain traps").
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,15 @@ class cluster {
   std::uint16_t port(int i) const { return ports_.at(static_cast<std::size_t>(i)); }
   server_process& node(int i) { return *nodes_.at(static_cast<std::size_t>(i)); }
   redis_process& redis() { return redis_; }
+
+  // Runs one command through redis-cli on the test's server; true when it exits 0.
+  bool redis_command(const std::vector<std::string>& words) {
+    std::string line = "redis-cli -s '" + redis_.socket_path() + "'";
+    for (const auto& word : words)
+      line += " '" + word + "'";
+    line += " >/dev/null";
+    return std::system(line.c_str()) == 0;  // NOLINT(concurrency-mt-unsafe): one test thread
+  }
 
   // True when node i has logged a line containing `needle` (before or within `deadline`).
   bool logged(int i, std::string_view needle, std::chrono::milliseconds deadline = 10s) {
@@ -73,12 +83,19 @@ std::string get(std::string_view path) {
   return "GET " + std::string(path) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 }
 
-std::string admission(std::string_view type, std::string_view room, std::string_view name) {
-  json::object frame;
-  frame["type"] = type;
-  frame["roomId"] = room;
-  frame["name"] = name;
-  return json::serialize(frame);
+// Sends both frames before reading either answer, and checks that exactly one of the two
+// admissions won and the other got `refusal`. True when the first won.
+net::awaitable<bool> race(test_client& first, std::string first_frame, test_client& second,
+                          std::string second_frame, int refusal) {
+  co_await first.send(first_frame);
+  co_await second.send(second_frame);
+  const auto a = co_await first.receive();
+  const auto b = co_await second.receive();
+  const bool first_won = a.at("code") == 200;
+  const bool second_won = b.at("code") == 200;
+  CHECK(first_won != second_won);
+  CHECK((first_won ? b : a).at("code") == refusal);
+  co_return first_won;
 }
 
 net::awaitable<std::vector<json::object>> collect(test_client& client, std::size_t count) {
@@ -202,27 +219,15 @@ TEST_CASE("admissions race and limits hold cluster-wide") {
     auto alice = co_await test_client::connect(nodes.port(0));
     auto bob = co_await test_client::connect(nodes.port(1));
     // Two creates of one number on two nodes, both sent before either answer: one wins.
-    co_await alice.send(admission("create", "2000", "alice"));
-    co_await bob.send(admission("create", "2000", "bob"));
-    const auto a = co_await alice.receive();
-    const auto b = co_await bob.receive();
-    const bool alice_won = a.at("code") == 200;
-    const bool bob_won = b.at("code") == 200;
-    CHECK(alice_won != bob_won);
-    CHECK((alice_won ? b : a).at("code") == 5001);
+    const bool alice_won = co_await race(alice, admission_frame("create", "2000", "alice"), bob,
+                                         admission_frame("create", "2000", "bob"), 5001);
     auto& owner = alice_won ? alice : bob;
 
     // Two joins with one name on two nodes: one wins, the other gets 5002.
     auto carol = co_await test_client::connect(nodes.port(2));
     auto dave = co_await test_client::connect(nodes.port(1));
-    co_await carol.send(admission("join", "2000", "zed"));
-    co_await dave.send(admission("join", "2000", "zed"));
-    const auto c = co_await carol.receive();
-    const auto d = co_await dave.receive();
-    const bool carol_won = c.at("code") == 200;
-    const bool dave_won = d.at("code") == 200;
-    CHECK(carol_won != dave_won);
-    CHECK((carol_won ? d : c).at("code") == 5002);
+    co_await race(carol, admission_frame("join", "2000", "zed"), dave,
+                  admission_frame("join", "2000", "zed"), 5002);
     const auto zed = co_await owner.receive();
     CHECK(zed.at("name") == "zed");
     CHECK(zed.at("users") == 2);
@@ -286,6 +291,37 @@ TEST_CASE("Redis goes away: 5006 and /readyz 503; it comes back restarted: 1012,
     const auto created = co_await carol.create("1234", "carol");
     CHECK(created.at("code") == 200);
     CHECK(created.at("seq") == 1);
+  });
+}
+
+TEST_CASE("subscriptions dropped by Redis: a node that missed events closes that room's members") {
+  // A long node timeout: node 1 is paused below, and must not be taken for dead meanwhile.
+  cluster nodes({"--node-timeout", "10000"});
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    auto bob = co_await test_client::connect(nodes.port(1));
+    co_await alice.create("1234", "alice");
+    co_await bob.join("1234", "bob");
+    co_await alice.receive();
+
+    // Every subscriber is dropped (as client-output-buffer-limit would drop a slow one) while
+    // node 1 is paused: node 0 resyncs with the same server at once, and has missed nothing.
+    nodes.node(1).signal(SIGSTOP);
+    REQUIRE(nodes.redis_command({"CLIENT", "KILL", "TYPE", "pubsub"}));
+    REQUIRE(nodes.logged(0, "reconnected"));
+    co_await alice.say("while bob's node was away");
+    const auto said = co_await alice.receive();
+    CHECK(said.at("seq") == 3);
+
+    // Node 1 finds its subscription gone and room 1234 past what it saw: bob must join again.
+    nodes.node(1).signal(SIGCONT);
+    const auto bob_end = co_await bob.receive_ending();
+    CHECK(bob_end.close_code == 1012);
+    const auto left = co_await alice.receive();
+    CHECK(left.at("name") == "bob");
+    CHECK(left.at("reason") == "disconnected");
+    const auto metrics = co_await http_exchange(nodes.port(1), get("/metrics"));
+    CHECK_THAT(metrics, Catch::Contains("roomcast_cluster_sequence_gaps_total 1"));
   });
 }
 
