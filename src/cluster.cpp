@@ -467,6 +467,10 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
           log_info("cluster: node ", node_id, " ready on ", url);
         }
         ever_ready = true;
+        // Leaves that came while the resync was finishing (a member it closed with 1012 leaves
+        // at once) found the node not healthy yet and were kept for now.
+        const bool sent = co_await retry_unfinished();
+        if (!sent) lose_redis("a leave failed");
       }
       wake.expires_after(beat_interval(node_timeout));
       co_await wake.async_wait(use_nothrow);
@@ -540,7 +544,15 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
       restart_members(*room);
       forget_if_empty(room);
     }
-    // What Redis may not have seen of the node's leaves.
+    const bool retried = co_await retry_unfinished();
+    if (!retried) co_return false;
+    const bool beaten = co_await heartbeat();
+    co_return beaten;
+  }
+
+  // Sends again what Redis may not have seen of the node's leaves (idempotent by owner). False
+  // when Redis failed; what was not sent stays for the next time.
+  net::awaitable<bool> retry_unfinished() {
     auto retry = std::exchange(unfinished, {});
     for (std::size_t i = 0; i < retry.size(); ++i) {
       auto& l = retry[i];
@@ -553,8 +565,7 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
         co_return false;
       }
     }
-    const bool beaten = co_await heartbeat();
-    co_return beaten;
+    co_return true;
   }
 
   // Records this node's heartbeat and reaps silent nodes. False when Redis failed.
