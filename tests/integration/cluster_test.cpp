@@ -250,7 +250,8 @@ TEST_CASE("admissions race and limits hold cluster-wide") {
   });
 }
 
-TEST_CASE("Redis goes away: 5006 and /readyz 503; it comes back restarted: 1012, then service") {
+TEST_CASE(
+    "Redis goes away: 5006 and /readyz 503, then it comes back restarted: 1012, then service") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
     auto alice = co_await test_client::connect(nodes.port(0));
