@@ -326,6 +326,35 @@ TEST_CASE("subscriptions dropped by Redis: a node that missed events closes that
   });
 }
 
+TEST_CASE("a gap in a room's events closes its members with 1012; junk on its channel is ignored") {
+  cluster nodes;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    auto bob = co_await test_client::connect(nodes.port(1));
+    co_await alice.create("1234", "alice");
+    co_await bob.join("1234", "bob");
+    co_await alice.receive();
+
+    REQUIRE(nodes.redis_command({"PUBLISH", "rc:{r:1234}:ev", "not a room event"}));
+    co_await alice.say("still here");
+    const auto said = co_await alice.receive();
+    CHECK(said.at("seq") == 3);
+    co_await bob.receive();
+
+    // seq 9 after 3: events 4 to 8 never came. The nodes cannot vouch for the room any more.
+    REQUIRE(nodes.redis_command(
+        {"PUBLISH", "rc:{r:1234}:ev",
+         R"({"k":"message","r":1234,"f":"n","n":"mallory","t":"forged","u":2,"s":9,"i":1})"}));
+    const auto alice_end = co_await alice.receive_ending();
+    CHECK(alice_end.close_code == 1012);
+    CHECK(alice_end.frames_before == 0);  // nothing after the gap is delivered
+    const auto bob_end = co_await bob.receive_ending();
+    CHECK(bob_end.close_code == 1012);
+    const auto metrics = co_await http_exchange(nodes.port(0), get("/metrics"));
+    CHECK_THAT(metrics, Catch::Contains("roomcast_cluster_sequence_gaps_total 1"));
+  });
+}
+
 TEST_CASE("a killed node's members leave on the other nodes within the node timeout") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
