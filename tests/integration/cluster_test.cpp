@@ -434,3 +434,17 @@ TEST_CASE("SIGTERM: a node drains, its members leave on the others, and it exits
   CHECK(nodes.node(0).wait_exit(6s) == 0);
   CHECK(nodes.node(2).wait_exit(6s) == 0);
 }
+
+TEST_CASE("SIGTERM while Redis is away: the node drains and exits all the same") {
+  cluster nodes;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    co_await alice.create("1234", "alice");
+    nodes.redis().kill();
+    REQUIRE(nodes.logged(0, "Redis unavailable"));
+    nodes.node(0).signal(SIGTERM);
+    const auto alice_end = co_await alice.receive_ending();
+    CHECK(alice_end.close_code == 1001);
+  });
+  CHECK(nodes.node(0).wait_exit(6s) == 0);
+}
