@@ -6,7 +6,10 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <variant>
 #include <vector>
+
+#include "roomcast/resp.hpp"
 
 namespace roomcast {
 namespace {
@@ -222,6 +225,36 @@ const std::vector<option>& options() {
          c.level = *level;
          return {};
        }},
+      {"--redis", "ROOMCAST_REDIS", "URL",
+       "cluster mode: rooms span every node on this Redis (redis://host:port[/db] or "
+       "unix:///path); default: a single node, no Redis",
+       [](config& c, std::string_view v) -> std::string {
+         const auto parsed = redis::parse_url(v);
+         if (const auto* why = std::get_if<std::string>(&parsed)) return *why;
+         c.cluster.redis_url = v;
+         return {};
+       }},
+      {"--node-id", "ROOMCAST_NODE_ID", "ID",
+       "cluster mode: this node's name, 1-64 of A-Z a-z 0-9 _ - (default: random per start)",
+       [](config& c, std::string_view v) -> std::string {
+         const auto allowed = [](char ch) {
+           return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+                  || ch == '_' || ch == '-';
+         };
+         if (v.empty() || v.size() > 64 || !std::all_of(v.begin(), v.end(), allowed)) {
+           return "expected 1 to 64 characters among A-Z a-z 0-9 _ -";
+         }
+         c.cluster.node_id = v;
+         return {};
+       }},
+      {"--node-timeout", "ROOMCAST_NODE_TIMEOUT", "MS",
+       "cluster mode: a node silent this long is taken for dead and its members leave",
+       [](config& c, std::string_view v) -> std::string {
+         const auto value = parse_int<long long>(v, 300, 600'000);
+         if (!value) return "expected milliseconds from 300 to 600000";
+         c.cluster.node_timeout = std::chrono::milliseconds(*value);
+         return {};
+       }},
       {"--log-queue", "ROOMCAST_LOG_QUEUE", "LINES",
        "log lines waiting for stderr (the log thread) before more are dropped and counted",
        integer(in(&config::log_queue_lines), 1, 1'000'000)},
@@ -274,7 +307,10 @@ std::string config::summary() const {
       << " admin_port=" << (admin_port < 0 ? std::string("(main)") : std::to_string(admin_port))
       << " metrics=" << (metrics ? "on" : "off")
       << " log_format=" << (format == log_format::json ? "json" : "text")
-      << " log_queue=" << log_queue_lines << " allowed_origins=";
+      << " log_queue=" << log_queue_lines
+      << " redis=" << (cluster.redis_url.empty() ? std::string("(none)") : cluster.redis_url)
+      << " node_id=" << (cluster.node_id.empty() ? std::string("(random)") : cluster.node_id)
+      << " node_timeout_ms=" << cluster.node_timeout.count() << " allowed_origins=";
   if (s.allowed_origins.empty()) out << "(any)";
   for (std::size_t i = 0; i < s.allowed_origins.size(); ++i) {
     out << (i ? "," : "") << s.allowed_origins[i];

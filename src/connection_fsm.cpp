@@ -36,6 +36,8 @@ std::string_view describe(ending why) noexcept {
       return "idle timeout";
     case ending::shutdown:
       return "server shutting down";
+    case ending::restarted:
+      return "the room must be joined again (close 1012)";
   }
   return "unknown";
 }
@@ -162,6 +164,11 @@ decision connection_fsm::on_room_closing() {
 decision connection_fsm::on_left_room() {
   if (state_ != state::open || !shutdown_pending_) return {};
   return on_room_closing();
+}
+
+decision connection_fsm::on_restart() {
+  if (state_ != state::open) return {};
+  return start_closing(ending::restarted, ws::close_code::service_restart, "service restart");
 }
 
 decision connection_fsm::start_closing(ending why, std::uint16_t code, std::string_view reason,

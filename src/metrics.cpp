@@ -14,7 +14,7 @@ namespace {
 
 // Every code a rejection can carry, in the order of server_metrics::rejections.
 constexpr std::array rejection_codes = {4000, 4001, 4002, 4003, 4004, 4005, 4006, 4007,
-                                        4008, 4009, 5001, 5002, 5003, 5004, 5005};
+                                        4008, 4009, 5001, 5002, 5003, 5004, 5005, 5006};
 static_assert(rejection_codes.size() + 1 == std::tuple_size_v<decltype(server_metrics::rejections)>,
               "one counter per code, and a spare last one");
 
@@ -132,6 +132,45 @@ std::string render_prometheus(const server_metrics& server, const hub_counters& 
       text, "roomcast_delivery_latency_seconds",
       "From a chat message's arrival to its hand-off to the last recipient's socket.");
   return text;
+}
+
+void render_cluster_prometheus(std::string& text, const cluster_metrics& cluster,
+                               std::size_t in_flight) {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  std::ostringstream out;
+  single(out, "roomcast_redis_up", "gauge",
+         "1 while the node's Redis connections are up and in sync, else 0.",
+         cluster.redis_up.load(relaxed));
+  single(out, "roomcast_redis_reconnects_total", "counter",
+         "Times the node reconnected to Redis and resynchronised.",
+         cluster.reconnects.load(relaxed));
+  single(out, "roomcast_redis_commands_in_flight", "gauge",
+         "Commands sent to Redis and not yet answered.", in_flight);
+  header(out, "roomcast_redis_failures_total", "counter", "Redis failures, by kind.");
+  constexpr std::array<const char*, 4> kinds = {"connect", "command", "script", "probe"};
+  for (std::size_t i = 0; i < kinds.size(); ++i) {
+    out << "roomcast_redis_failures_total{kind=\"" << kinds[i] << "\"} "
+        << cluster.failures[i].load(relaxed) << '\n';
+  }
+  single(out, "roomcast_cluster_subscribed_rooms", "gauge",
+         "Rooms whose channel this node is subscribed to (it has members there).",
+         cluster.subscribed_rooms.load(relaxed));
+  single(out, "roomcast_cluster_local_members", "gauge", "Members connected to this node.",
+         cluster.local_members.load(relaxed));
+  single(out, "roomcast_cluster_sequence_gaps_total", "counter",
+         "Rooms in which this node found room events missing.",
+         cluster.sequence_gaps.load(relaxed));
+  single(out, "roomcast_cluster_resync_closes_total", "counter",
+         "Clients closed with 1012 to join again (missed events, Redis restarted, node reaped).",
+         cluster.resync_closes.load(relaxed));
+  single(out, "roomcast_cluster_reaped_members_total", "counter",
+         "Members of silent nodes that this node made leave.",
+         cluster.reaped_members.load(relaxed));
+  single(out, "roomcast_cluster_live_nodes", "gauge", "Nodes whose heartbeat is recent.",
+         cluster.live_nodes.load(relaxed));
+  text += out.str();
+  cluster.script_latency.render(text, "roomcast_redis_script_latency_seconds",
+                                "Round trip of a room script (EVALSHA), as its caller waits.");
 }
 
 }  // namespace roomcast

@@ -41,6 +41,8 @@ constexpr auto code_descriptions = std::to_array<code_description>({
     {wire_code::room_full, "room_full", "That room is full."},
     {wire_code::no_such_room, "no_such_room", "That room does not exist."},
     {wire_code::too_many_rooms, "too_many_rooms", "The server has no room for another room."},
+    {wire_code::unavailable, "unavailable",
+     "The chat service is briefly unavailable; nothing was done. Try again."},
 });
 
 const code_description& description_of(wire_code code) noexcept {
@@ -78,6 +80,11 @@ std::optional<room_id> room_id::from_json(const json::value& value) noexcept {
     return room_id(key, false);
   }
   return std::nullopt;
+}
+
+std::optional<room_id> room_id::from_key(std::uint16_t key, bool as_number) noexcept {
+  if (key > 9999 || (as_number && key < 1000)) return std::nullopt;
+  return room_id(key, as_number);
 }
 
 json::value room_id::to_json() const {
@@ -179,9 +186,7 @@ parse_result parse_command(std::string_view frame, std::size_t max_text) noexcep
   }
 }
 
-namespace {
-
-std::string_view event_name(room_event_kind kind) noexcept {
+std::string_view token(room_event_kind kind) noexcept {
   switch (kind) {
     case room_event_kind::create:
       return "create";
@@ -195,7 +200,7 @@ std::string_view event_name(room_event_kind kind) noexcept {
   return "message";
 }
 
-std::string_view reason_name(leave_reason reason) noexcept {
+std::string_view token(leave_reason reason) noexcept {
   switch (reason) {
     case leave_reason::left:
       return "left";
@@ -206,6 +211,8 @@ std::string_view reason_name(leave_reason reason) noexcept {
   }
   return "left";
 }
+
+namespace {
 
 std::string notice_text(const room_event& event) {
   std::string text(event.name);
@@ -235,7 +242,7 @@ std::string serialize(const room_event& event) {
   json::object frame;
   frame.reserve(10);
   frame["code"] = static_cast<int>(wire_code::ok);
-  frame["event"] = event_name(event.kind);
+  frame["event"] = token(event.kind);
   frame["roomId"] = event.room.to_json();
   frame["name"] = event.name;
   frame["text"] = notice_text(event);
@@ -253,7 +260,7 @@ std::string serialize(const room_event& event) {
       members.emplace_back(member);
     frame["members"] = std::move(members);
   }
-  if (event.kind == room_event_kind::leave) frame["reason"] = reason_name(event.reason);
+  if (event.kind == room_event_kind::leave) frame["reason"] = token(event.reason);
   return json::serialize(frame);
 }
 

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "roomcast/cluster.hpp"
 #include "roomcast/http.hpp"
 #include "roomcast/hub.hpp"
 #include "roomcast/io_pool.hpp"
@@ -45,11 +46,16 @@ struct server::impl {
         acceptor(control),
         admin_acceptor(control),
         hub(io.executors(), settings.hub, &metrics.delivery_latency),
+        cluster(make_cluster(settings, io, cluster_stats)),
         // /readyz and /metrics are on the main port unless an admin port takes them.
         router({.web_root = c.web_root,
                 .endpoints = c.admin_port < 0 ? operational_endpoints() : dynamic_endpoints{}}),
         admin_router({.serve_files = false, .endpoints = operational_endpoints()}),
-        context{.hub = hub, .router = router, .options = settings.session, .metrics = metrics},
+        context{.hub = hub,
+                .router = router,
+                .options = settings.session,
+                .metrics = metrics,
+                .cluster = cluster.get()},
         admin_context{.hub = hub,
                       .router = admin_router,
                       .options = settings.session,
@@ -62,18 +68,30 @@ struct server::impl {
       listen_on(admin_acceptor, c.host, static_cast<std::uint16_t>(c.admin_port));
   }
 
+  // Cluster mode's node, on the first two threads: its rooms and subscription on one, its
+  // command connection on the other.
+  static std::unique_ptr<cluster_node> make_cluster(const config& c, io_pool& threads,
+                                                    cluster_metrics& stats) {
+    if (c.cluster.redis_url.empty()) return nullptr;
+    return std::make_unique<cluster_node>(threads.context(0).get_executor(),
+                                          threads.context(1 % threads.size()).get_executor(),
+                                          c.cluster, c.hub, stats);
+  }
+
   dynamic_endpoints operational_endpoints() {
     return [this](std::string_view path) -> std::optional<http_reply> {
       http_reply reply;
       if (path == "/readyz") {
         const bool accepting = ready.load(std::memory_order_relaxed);
-        reply.status = accepting ? 200 : 503;
-        reply.body = accepting ? "ready\n" : "draining\n";
+        const bool redis = !cluster || cluster->ready();
+        reply.status = accepting && redis ? 200 : 503;
+        reply.body = !accepting ? "draining\n" : redis ? "ready\n" : "redis unavailable\n";
         return reply;
       }
       if (path == "/metrics" && settings.metrics) {
         reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
         reply.body = render_prometheus(metrics, hub.counters());
+        if (cluster) render_cluster_prometheus(reply.body, cluster_stats, cluster->in_flight());
         return reply;
       }
       return std::nullopt;
@@ -125,6 +143,11 @@ struct server::impl {
   }
 
   void start_accepting() {
+    if (cluster) {
+      log_info("cluster mode: node ", cluster->node_id(), ", Redis at ",
+               settings.cluster.redis_url);
+      cluster->start();
+    }
     net::co_spawn(control, accept_loop(acceptor, context, false), log_exception{"acceptor"});
     if (admin_acceptor.is_open())
       net::co_spawn(control, accept_loop(admin_acceptor, admin_context, true),
@@ -181,6 +204,7 @@ struct server::impl {
     error_code ignored;
     acceptor.close(ignored);
     hub.shutdown();
+    if (cluster) cluster->shutdown();
     log_info("draining: closing ", chat_connections, " connection(s)");
     for (auto& [id, entry] : live) {
       if (auto client = entry.client.lock(); client && !entry.admin) shut_down(client);
@@ -210,17 +234,22 @@ struct server::impl {
     }
     drain_deadline.cancel();
     signals.cancel(ignored);
+    // The node's loops (heartbeat, reconnects, both Redis connections) would keep the contexts
+    // running for ever: every member has left by now, so they can end.
+    if (cluster) cluster->stop();
     io.release();
   }
 
   config settings;
   server_metrics metrics;  // before `hub` and the contexts, which keep its address
+  cluster_metrics cluster_stats;
   std::atomic<bool> ready{true};
   io_pool io;  // before everything that holds its executors
   net::strand<net::io_context::executor_type> control;
   tcp::acceptor acceptor;
   tcp::acceptor admin_acceptor;
   roomcast::hub hub;
+  std::unique_ptr<cluster_node> cluster;  // cluster mode only
   http_router router;
   http_router admin_router;
   session_context context;

@@ -15,6 +15,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "roomcast/cluster.hpp"
 #include "roomcast/connection_fsm.hpp"
 #include "roomcast/hub.hpp"
 #include "roomcast/log.hpp"
@@ -102,9 +103,14 @@ class connection final : public member, public std::enable_shared_from_this<conn
               [self = shared_from_this()] { self->carry_out(self->lifecycle_.on_room_closing()); });
   }
 
+  void restart() override {
+    net::post(strand(),
+              [self = shared_from_this()] { self->carry_out(self->lifecycle_.on_restart()); });
+  }
+
   void request_shutdown() {
     net::post(strand(), [self = shared_from_this()] {
-      self->carry_out(self->lifecycle_.on_shutdown(self->membership_.has_value()));
+      self->carry_out(self->lifecycle_.on_shutdown(self->in_room()));
     });
   }
 
@@ -447,21 +453,41 @@ class connection final : public member, public std::enable_shared_from_this<conn
       co_await admit(room_event_kind::create, create->room, std::move(create->name));
     } else if (auto* join = std::get_if<join_room>(&cmd)) {
       co_await admit(room_event_kind::join, join->room, std::move(join->name));
-    } else if (!membership_) {  // chat or leave outside a room
+    } else if (!in_room()) {  // chat or leave outside a room
       co_await send_own(refusal_frame(wire_code::not_in_room));
     } else if (auto* chat = std::get_if<say>(&cmd)) {
-      co_await context_.hub.say(*membership_, std::move(chat->text), arrived);
+      if (cluster_place_) {
+        const wire_code said =
+            co_await context_.cluster->say(*cluster_place_, std::move(chat->text));
+        if (said != wire_code::ok) co_await send_own(refusal_frame(said));
+      } else {
+        co_await context_.hub.say(*membership_, std::move(chat->text), arrived);
+      }
     } else {
       co_await leave_room(leave_reason::left);
     }
   }
 
   net::awaitable<void> admit(room_event_kind kind, room_id room, std::string name) {
-    if (membership_) {
+    if (in_room()) {
       co_await send_own(refusal_frame(wire_code::already_in_room));
       co_return;
     }
     const boost::json::value echoed_name(name);
+    if (context_.cluster != nullptr) {
+      cluster_admission outcome;
+      if (kind == room_event_kind::create) {
+        outcome = co_await context_.cluster->create(room, std::move(name), shared_from_this());
+      } else {
+        outcome = co_await context_.cluster->join(room, std::move(name), shared_from_this());
+      }
+      if (auto* seat = std::get_if<cluster_seat>(&outcome)) {
+        cluster_place_ = std::move(*seat);
+        co_return;
+      }
+      co_await send_own(refusal_frame(std::get<wire_code>(outcome), room.to_json(), echoed_name));
+      co_return;
+    }
     // Not `cond ? co_await a : co_await b`: g++ 12 destroys the result of a co_await inside the
     // conditional operator twice (docs/architecture.md, "Toolchain traps").
     admission result;
@@ -481,6 +507,13 @@ class connection final : public member, public std::enable_shared_from_this<conn
 
   // Idempotent: the hub ignores a member its room already removed (a slow consumer).
   net::awaitable<void> leave_room(leave_reason reason = leave_reason::disconnected) {
+    if (cluster_place_) {
+      auto seat = std::move(*cluster_place_);
+      cluster_place_.reset();
+      co_await context_.cluster->leave(std::move(seat), reason);
+      carry_out(lifecycle_.on_left_room());
+      co_return;
+    }
     if (!membership_) co_return;
     auto seat = std::move(*membership_);
     membership_.reset();
@@ -491,7 +524,9 @@ class connection final : public member, public std::enable_shared_from_this<conn
   // Errors go to this client only, through its own outbox so they stay in order with broadcasts.
   shared_frame refusal_frame(const rejection& refusal) const {
     context_.metrics.count_rejection(static_cast<int>(refusal.code));
-    const std::size_t users = membership_ ? membership_->users() : 0;
+    std::size_t users = 0;
+    if (membership_) users = membership_->users();
+    if (cluster_place_) users = cluster_place_->users();
     return make_frame(serialize(refusal, users));
   }
   // The rejection is built here, outside any co_await: g++ 12 destroys an aggregate temporary
@@ -500,6 +535,8 @@ class connection final : public member, public std::enable_shared_from_this<conn
                              boost::json::value name = nullptr) const {
     return refusal_frame(rejection{code, std::move(room), std::move(name)});
   }
+
+  bool in_room() const noexcept { return membership_.has_value() || cluster_place_.has_value(); }
 
   // --- The write side ------------------------------------------------------------------------
 
@@ -627,6 +664,7 @@ class connection final : public member, public std::enable_shared_from_this<conn
   connection_fsm lifecycle_;
   std::optional<membership> membership_;
   std::unique_ptr<connection_origin> origin_;  // from the accept; run() takes it
+  std::optional<cluster_seat> cluster_place_;  // cluster mode's membership_
   bool socket_drained_ = false;                // the last read took everything there was
 };
 

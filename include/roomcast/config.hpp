@@ -55,6 +55,13 @@ struct hub_options {
   std::size_t fanout_chunk = 32;  ///< deliveries a lane makes before other work gets a turn
 };
 
+/** Cluster mode (docs/cluster.md): rooms span the nodes that share one Redis. */
+struct cluster_options {
+  std::string redis_url;                          ///< empty: single node, no Redis (the default)
+  std::string node_id;                            ///< empty: a random one per start
+  std::chrono::milliseconds node_timeout{5'000};  ///< a node silent this long is reaped
+};
+
 /** Every setting. The parts that a module takes are its own option structs, so nothing is
  * copied field by field on the way to the module. */
 struct config {
@@ -64,6 +71,7 @@ struct config {
   std::string web_root;  ///< empty: serve the client embedded in the binary
   session_options session;
   hub_options hub;
+  cluster_options cluster;
   std::chrono::milliseconds drain_timeout{10'000};  ///< shutdown: time for every client to close
   std::size_t max_connections = 10'000;
   std::size_t max_connections_per_ip = 256;

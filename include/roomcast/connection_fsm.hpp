@@ -68,6 +68,7 @@ enum class ending : std::uint8_t {
   slow_consumer,     ///< evicted by its room (close 1008)
   idle_timeout,      ///< silent through a ping
   shutdown,          ///< the server is shutting down (close 1001)
+  restarted,         ///< cluster mode: the node lost track of the room (close 1012)
 };
 
 /** The log text for `why` ("idle timeout", "slow consumer (close 1008)", ...). */
@@ -144,6 +145,9 @@ class connection_fsm {
   decision on_room_closing();
   /** It left its room (a leave frame). A shutdown that waited for the room goes on. */
   decision on_left_room();
+  /** Cluster mode: the node lost track of the member's room; close 1012 so that the client
+   * reconnects and joins again. */
+  decision on_restart();
 
  private:
   decision start_closing(ending why, std::uint16_t code, std::string_view reason,

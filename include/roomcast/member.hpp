@@ -82,6 +82,11 @@ class member {
    * has been handed to this member, so its close (1001) can follow them. Called where
    * `deliver` is (the room's shard strand, or the member's lane); must not block. */
   virtual void room_closing() = 0;
+  /** Cluster mode: the node lost track of the member's room (Redis restarted, room events were
+   * missed, or another node reaped this one), so the connection must close with 1012 and the
+   * client join again. Called on the cluster's strand; must not block. The single-node hub never
+   * calls it, hence the default. */
+  virtual void restart() {}
 };
 
 }  // namespace roomcast

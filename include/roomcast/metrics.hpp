@@ -55,7 +55,7 @@ struct server_metrics {
   /** Upgrade requests from a trusted proxy whose X-Forwarded-For named the client. */
   std::atomic<std::uint64_t> forwarded_for_used{0};
   /** Refusals by wire code, indexed by rejection_index(). */
-  std::array<std::atomic<std::uint64_t>, 16> rejections{};
+  std::array<std::atomic<std::uint64_t>, 17> rejections{};
   /** The most bytes ever waiting in one connection's outbox (queued, not yet written). */
   std::atomic<std::size_t> outbox_high_water_bytes{0};
   /** From a chat message's arrival to its hand-off to the last recipient's socket. */
@@ -67,6 +67,30 @@ struct server_metrics {
   }
   std::uint64_t rejections_of(int wire_code) const noexcept;
 };
+
+/** Cluster mode's counters (cluster.hpp), read by /metrics. */
+struct cluster_metrics {
+  /** Why a Redis operation failed, the label of roomcast_redis_failures_total. */
+  enum class failure : std::uint8_t { connect, request, script, probe, count_ };
+  std::atomic<int> redis_up{0};  ///< 1 while both connections are up and synced
+  std::atomic<std::uint64_t> reconnects{0};
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(failure::count_)> failures{};
+  latency_histogram script_latency;  ///< EVALSHA round trips, as a caller waits for them
+  std::atomic<std::size_t> subscribed_rooms{0};
+  std::atomic<std::size_t> local_members{0};
+  std::atomic<std::uint64_t> sequence_gaps{0};
+  std::atomic<std::uint64_t> resync_closes{0};   ///< clients closed with 1012
+  std::atomic<std::uint64_t> reaped_members{0};  ///< members of silent nodes this node reaped
+  std::atomic<std::int64_t> live_nodes{0};
+
+  void count(failure kind) noexcept {
+    failures[static_cast<std::size_t>(kind)].fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+/** Appends the cluster metrics; `in_flight` is the command connection's outstanding commands. */
+void render_cluster_prometheus(std::string& text, const cluster_metrics& cluster,
+                               std::size_t in_flight);
 
 /** Every metric in the Prometheus text exposition format (version 0.0.4), with the log lines
  * dropped (log.hpp) among them. */

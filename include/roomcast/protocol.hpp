@@ -34,6 +34,7 @@ enum class wire_code : int {
   room_full = 5003,  ///< join of a room with --max-members members
   no_such_room = 5004,
   too_many_rooms = 5005,  ///< create when --max-rooms rooms exist
+  unavailable = 5006,     ///< cluster mode: Redis cannot be reached; nothing was done
 };
 
 /** A short English sentence for `code`, sent as the frame's `text`. */
@@ -53,6 +54,10 @@ class room_id {
   std::uint16_t key() const noexcept { return key_; }
   /** The room number in the form its client wrote it. */
   boost::json::value to_json() const;
+  /** Whether its client wrote it as a JSON number (else as a string of four digits). */
+  bool as_number() const noexcept { return as_number_; }
+  /** The room `key` (0..9999) in the given form; nullopt when a number is not four digits. */
+  static std::optional<room_id> from_key(std::uint16_t key, bool as_number) noexcept;
 
   friend bool operator==(const room_id& a, const room_id& b) noexcept { return a.key_ == b.key_; }
 
@@ -105,6 +110,11 @@ enum class room_event_kind { create, join, message, leave };
 
 /** Why a member left, sent as `reason` in a leave event. */
 enum class leave_reason { left, disconnected, slow_consumer };
+
+/** The wire's word for `kind` (`event`: "create", "join", "message", "leave"). */
+std::string_view token(room_event_kind kind) noexcept;
+/** The wire's word for `reason` ("left", "disconnected", "slow_consumer"). */
+std::string_view token(leave_reason reason) noexcept;
 
 /** Everything one room broadcast carries; serialized once and shared by all recipients. */
 struct room_event {

@@ -19,6 +19,7 @@
 namespace roomcast {
 
 class hub;
+class cluster_node;
 class http_router;
 struct server_metrics;
 
@@ -29,6 +30,8 @@ struct session_context {
   const session_options& options;
   server_metrics& metrics;
   bool websocket = true;  ///< false on the admin port: plain HTTP only
+  /** Cluster mode (--redis): rooms go through the node instead of the hub. */
+  cluster_node* cluster = nullptr;
 };
 
 class connection;

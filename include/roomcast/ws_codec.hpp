@@ -39,6 +39,9 @@ inline constexpr std::uint16_t no_status = 1005;
 inline constexpr std::uint16_t invalid_payload = 1007;
 inline constexpr std::uint16_t policy_violation = 1008;
 inline constexpr std::uint16_t too_big = 1009;
+/** Cluster mode: the node lost track of its room (Redis restarted, events missed, the node was
+ * reaped); the client should reconnect and join again. */
+inline constexpr std::uint16_t service_restart = 1012;
 }  // namespace close_code
 
 /** Whether `code` may appear in a close frame: 1000–1003, 1007–1014 and 3000–4999. The rest is

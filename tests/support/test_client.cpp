@@ -87,7 +87,6 @@ net::awaitable<void> test_client::close() {
   co_await impl_->ws.async_close(websocket::close_code::normal, net::use_awaitable);
 }
 
-namespace {
 std::string admission_frame(std::string_view type, std::string_view room, std::string_view name) {
   json::object frame;
   frame["type"] = type;
@@ -95,7 +94,6 @@ std::string admission_frame(std::string_view type, std::string_view room, std::s
   frame["name"] = name;
   return json::serialize(frame);
 }
-}  // namespace
 
 net::awaitable<json::object> test_client::create(std::string_view room, std::string_view name) {
   co_await send(admission_frame("create", room, name));

@@ -59,6 +59,9 @@ class test_client {
   std::unique_ptr<impl> impl_;
 };
 
+/** A create or join frame (`type`), as roomcast's page sends it. */
+std::string admission_frame(std::string_view type, std::string_view room, std::string_view name);
+
 /** Sends one raw HTTP/1.1 request and returns the whole response (the server closes). */
 net::awaitable<std::string> http_exchange(std::uint16_t port, std::string request);
 

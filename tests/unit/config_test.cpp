@@ -1,5 +1,6 @@
 #include "roomcast/config.hpp"
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -123,4 +124,29 @@ TEST_CASE("bad proxy settings exit with code 2 and say what was wrong") {
   check_bad(parse({}, {{"ROOMCAST_PROXY_PROTOCOL", "1"}}), "ROOMCAST_PROXY_PROTOCOL");
   // Nobody's header would be believed: every proxied connection would be refused.
   check_bad(parse({"--proxy-protocol", "on"}), "needs --trusted-proxy");
+}
+
+TEST_CASE("cluster mode is off by default, and its flags are checked") {
+  const auto plain = parse({});
+  REQUIRE(plain.settings);
+  CHECK(plain.settings->cluster.redis_url.empty());
+  CHECK(plain.settings->cluster.node_timeout == std::chrono::milliseconds(5000));
+
+  const auto cluster = parse(
+      {"--redis", "redis://127.0.0.1:6380/2", "--node-id", "web-1", "--node-timeout", "1500"});
+  REQUIRE(cluster.settings);
+  CHECK(cluster.settings->cluster.redis_url == "redis://127.0.0.1:6380/2");
+  CHECK(cluster.settings->cluster.node_id == "web-1");
+  CHECK(cluster.settings->cluster.node_timeout == std::chrono::milliseconds(1500));
+  CHECK(parse({}, {{"ROOMCAST_REDIS", "unix:///run/redis.sock"}}).settings->cluster.redis_url
+        == "unix:///run/redis.sock");
+
+  check_bad(parse({"--redis", "http://x"}), "--redis");
+  check_bad(parse({"--redis", "redis://h:99999"}), "--redis");
+  check_bad(parse({}, {{"ROOMCAST_REDIS", "rediss://h"}}), "ROOMCAST_REDIS");
+  check_bad(parse({"--node-id", "a b"}), "--node-id");
+  check_bad(parse({"--node-id", ""}), "--node-id");
+  check_bad(parse({"--node-id", std::string(65, 'x').c_str()}), "--node-id");
+  check_bad(parse({"--node-timeout", "10"}), "--node-timeout");
+  check_bad(parse({"--node-timeout", "5s"}), "5s");
 }

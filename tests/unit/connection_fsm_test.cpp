@@ -208,6 +208,16 @@ TEST_CASE("an evicted member gets close 1008 and its queued frames are dropped")
   CHECK(describe(fsm.why_ended()) == "slow consumer (close 1008)");
 }
 
+TEST_CASE("a member whose node lost track of its room gets close 1012, once, while open") {
+  auto fsm = in_state(state::open);
+  CHECK(fsm.on_restart() == close_with(ws::close_code::service_restart, "service restart"));
+  CHECK(fsm.current() == state::closing);
+  CHECK(fsm.why_ended() == ending::restarted);
+  CHECK(fsm.on_restart() == decision{});  // closing already
+  auto upgrading = in_state(state::upgrading);
+  CHECK(upgrading.on_restart() == decision{});
+}
+
 TEST_CASE("the idle tick pings a silent client, then drops it") {
   auto fsm = in_state(state::open);
   SECTION("heard since the last tick: nothing") {
@@ -388,7 +398,7 @@ TEST_CASE("before the upgrade, frame, timer and eviction events change nothing")
 
 TEST_CASE("every ending has its own log text") {
   std::vector<std::string_view> seen;
-  for (int i = 0; i <= static_cast<int>(ending::shutdown); ++i) {
+  for (int i = 0; i <= static_cast<int>(ending::restarted); ++i) {
     const auto text = describe(static_cast<ending>(i));
     CHECK_FALSE(text.empty());
     CHECK(std::find(seen.begin(), seen.end(), text) == seen.end());

@@ -1,0 +1,450 @@
+// Cluster mode over real sockets: a redis-server of the test's own (tests/support/redis_process:
+// a unix socket in a temporary directory, no persistence) and three roomcast nodes (the real
+// binary, tests/support/server_process) on ephemeral ports, with clients on different nodes.
+// Every wait has a deadline (run_client's, or a log line's); nothing sleeps. Every process is
+// ended by its PID when its object goes.
+//
+// No co_await is written inside a CHECK or REQUIRE (docs/architecture.md, "Toolchain traps").
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/json/serialize.hpp>
+#include <catch2/catch.hpp>
+
+#include "redis_process.hpp"
+#include "server_fixture.hpp"
+#include "server_process.hpp"
+#include "test_client.hpp"
+
+using namespace roomcast;
+using namespace roomcast::testing;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+constexpr auto node_timeout = 1000ms;
+
+// A Redis and three nodes on it. Extra flags go to every node.
+class cluster {
+ public:
+  explicit cluster(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
+    for (int i = 0; i < 3; ++i)
+      start_node(i);
+  }
+
+  std::uint16_t port(int i) const { return ports_.at(static_cast<std::size_t>(i)); }
+  server_process& node(int i) { return *nodes_.at(static_cast<std::size_t>(i)); }
+  redis_process& redis() { return redis_; }
+
+  // Runs one command through redis-cli on the test's server; true when it exits 0.
+  bool redis_command(const std::vector<std::string>& words) {
+    std::string line = "redis-cli -s '" + redis_.socket_path() + "'";
+    for (const auto& word : words)
+      line += " '" + word + "'";
+    line += " >/dev/null";
+    return std::system(line.c_str()) == 0;  // NOLINT(concurrency-mt-unsafe): one test thread
+  }
+
+  // True when node i has logged a line containing `needle` (before or within `deadline`).
+  bool logged(int i, std::string_view needle, std::chrono::milliseconds deadline = 10s) {
+    for (const auto& line : node(i).lines()) {
+      if (line.find(needle) != std::string::npos) return true;
+    }
+    return node(i).wait_for_line(needle, deadline).has_value();
+  }
+
+ private:
+  void start_node(int i) {
+    std::vector<std::string> args = {"--port",          "0",
+                                     "--threads",       "1",
+                                     "--redis",         "unix://" + redis_.socket_path(),
+                                     "--node-id",       "n" + std::to_string(i),
+                                     "--node-timeout",  std::to_string(node_timeout.count()),
+                                     "--rate-limit",    "0",
+                                     "--drain-timeout", "5000"};
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    nodes_.push_back(std::make_unique<server_process>(args));
+    ports_.push_back(nodes_.back()->port_after("listening on"));
+    REQUIRE(logged(i, "ready on"));
+  }
+
+  redis_process redis_;
+  std::vector<std::string> extra_;
+  std::vector<std::unique_ptr<server_process>> nodes_;
+  std::vector<std::uint16_t> ports_;
+};
+
+std::string get(std::string_view path) {
+  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+}
+
+// Sends both frames before reading either answer, and checks that exactly one of the two
+// admissions won and the other got `refusal`. True when the first won.
+net::awaitable<bool> race(test_client& first, std::string first_frame, test_client& second,
+                          std::string second_frame, int refusal) {
+  co_await first.send(first_frame);
+  co_await second.send(second_frame);
+  const auto a = co_await first.receive();
+  const auto b = co_await second.receive();
+  const bool first_won = a.at("code") == 200;
+  const bool second_won = b.at("code") == 200;
+  CHECK(first_won != second_won);
+  CHECK((first_won ? b : a).at("code") == refusal);
+  co_return first_won;
+}
+
+net::awaitable<std::vector<json::object>> collect(test_client& client, std::size_t count) {
+  std::vector<json::object> frames;
+  for (std::size_t i = 0; i < count; ++i) {
+    auto frame = co_await client.receive();
+    frames.push_back(std::move(frame));
+  }
+  co_return frames;
+}
+
+// Reads until the member's own leave acknowledgement; returns how many frames that took.
+net::awaitable<std::size_t> until_own_leave(test_client& client, std::string_view name) {
+  std::size_t frames = 0;
+  for (;;) {
+    const auto frame = co_await client.receive();
+    ++frames;
+    if (frame.at("event") == "leave" && frame.at("name").as_string() == name) co_return frames;
+  }
+}
+
+json::array names(std::initializer_list<const char*> list) {
+  json::array out;
+  for (const char* name : list)
+    out.emplace_back(name);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a room spans three nodes: one order, gapless seq, users, ids and the roster") {
+  cluster nodes;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    auto bob = co_await test_client::connect(nodes.port(1));
+    auto carol = co_await test_client::connect(nodes.port(2));
+
+    const auto created = co_await alice.create("1234", "alice");
+    CHECK(created.at("event") == "create");
+    CHECK(created.at("seq") == 1);
+    CHECK(created.at("users") == 1);
+    CHECK(created.at("members").as_array() == names({"alice"}));
+
+    const auto bob_joined = co_await bob.join("1234", "bob");
+    CHECK(bob_joined.at("seq") == 2);
+    CHECK(bob_joined.at("users") == 2);
+    CHECK(bob_joined.at("members").as_array() == names({"alice", "bob"}));
+    const auto bob_seen = co_await alice.receive();
+    CHECK(bob_seen.at("name") == "bob");
+    CHECK_FALSE(bob_seen.contains("members"));
+
+    const auto carol_joined = co_await carol.join("1234", "carol");
+    CHECK(carol_joined.at("seq") == 3);
+    CHECK(carol_joined.at("members").as_array() == names({"alice", "bob", "carol"}));
+    const auto carol_at_alice = co_await alice.receive();
+    const auto carol_at_bob = co_await bob.receive();
+    CHECK(carol_at_alice == carol_at_bob);
+    CHECK(carol_at_alice.at("users") == 3);
+
+    // Three senders on three nodes at once: every member gets the same stream.
+    for (int i = 0; i < 5; ++i) {
+      co_await alice.say("a" + std::to_string(i));
+      co_await bob.say("b" + std::to_string(i));
+      co_await carol.say("c" + std::to_string(i));
+    }
+    const auto at_alice = co_await collect(alice, 15);
+    const auto at_bob = co_await collect(bob, 15);
+    const auto at_carol = co_await collect(carol, 15);
+    CHECK(at_alice == at_bob);
+    CHECK(at_alice == at_carol);
+    std::int64_t last_id = carol_at_alice.at("id").as_int64();
+    for (std::size_t i = 0; i < at_alice.size(); ++i) {
+      INFO(json::serialize(at_alice[i]));
+      CHECK(at_alice[i].at("seq") == static_cast<std::int64_t>(4 + i));
+      CHECK(at_alice[i].at("users") == 3);
+      CHECK(at_alice[i].at("event") == "message");
+      CHECK(at_alice[i].at("id").as_int64() > last_id);
+      last_id = at_alice[i].at("id").as_int64();
+    }
+
+    // What bob said before leaving reaches everyone before his leave.
+    co_await bob.say("bye");
+    co_await bob.send(R"({"type":"leave"})");
+    const auto bob_end = co_await collect(bob, 2);
+    CHECK(bob_end[0].at("text") == "bye");
+    CHECK(bob_end[1].at("event") == "leave");
+    CHECK(bob_end[1].at("reason") == "left");
+    CHECK(bob_end[1].at("users") == 2);
+    const auto alice_sees = co_await collect(alice, 2);
+    const auto carol_sees = co_await collect(carol, 2);
+    CHECK(alice_sees == bob_end);
+    CHECK(carol_sees == bob_end);
+
+    // bob comes back on the same node while the others hold the room (the rejoin that once
+    // kept a node from shutting down).
+    const auto rejoined = co_await bob.join("1234", "bob");
+    CHECK(rejoined.at("members").as_array() == names({"alice", "carol", "bob"}));
+    co_await alice.receive();
+    co_await carol.receive();
+
+    // The last one out deletes the room, and its number is free at once, on any node. Each
+    // leave is acknowledged before the next is sent, so the last is carol's.
+    co_await alice.send(R"({"type":"leave"})");
+    co_await until_own_leave(alice, "alice");
+    co_await bob.send(R"({"type":"leave"})");
+    co_await until_own_leave(bob, "bob");
+    co_await carol.send(R"({"type":"leave"})");
+    const auto carol_saw = co_await until_own_leave(carol, "carol");
+    CHECK(carol_saw == 3);  // alice's, bob's, her own
+    auto dave = co_await test_client::connect(nodes.port(1));
+    const auto recreated = co_await dave.create("1234", "dave");
+    CHECK(recreated.at("event") == "create");
+    CHECK(recreated.at("seq") == 1);
+    CHECK(recreated.at("users") == 1);
+  });
+}
+
+TEST_CASE("admissions race and limits hold cluster-wide") {
+  cluster nodes({"--max-members", "3", "--max-rooms", "2"});
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    auto bob = co_await test_client::connect(nodes.port(1));
+    // Two creates of one number on two nodes, both sent before either answer: one wins.
+    const bool alice_won = co_await race(alice, admission_frame("create", "2000", "alice"), bob,
+                                         admission_frame("create", "2000", "bob"), 5001);
+    auto& owner = alice_won ? alice : bob;
+
+    // Two joins with one name on two nodes: one wins, the other gets 5002.
+    auto carol = co_await test_client::connect(nodes.port(2));
+    auto dave = co_await test_client::connect(nodes.port(1));
+    co_await race(carol, admission_frame("join", "2000", "zed"), dave,
+                  admission_frame("join", "2000", "zed"), 5002);
+    const auto zed = co_await owner.receive();
+    CHECK(zed.at("name") == "zed");
+    CHECK(zed.at("users") == 2);
+
+    auto erin = co_await test_client::connect(nodes.port(2));
+    const auto unknown = co_await erin.join("3000", "erin");
+    CHECK(unknown.at("code") == 5004);
+    const auto third = co_await erin.join("2000", "erin");  // 3 of --max-members 3
+    CHECK(third.at("code") == 200);
+    auto fay = co_await test_client::connect(nodes.port(0));
+    const auto full = co_await fay.join("2000", "fay");
+    CHECK(full.at("code") == 5003);
+    CHECK(full.at("error") == "room_full");
+
+    const auto second_room = co_await fay.create("2001", "fay");  // 2 of --max-rooms 2
+    CHECK(second_room.at("code") == 200);
+    auto gus = co_await test_client::connect(nodes.port(1));
+    const auto too_many = co_await gus.create("2002", "gus");
+    CHECK(too_many.at("code") == 5005);
+  });
+}
+
+TEST_CASE(
+    "Redis goes away: 5006 and /readyz 503, then it comes back restarted: 1012, then service") {
+  cluster nodes;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    auto bob = co_await test_client::connect(nodes.port(1));
+    co_await alice.create("1234", "alice");
+    co_await bob.join("1234", "bob");
+    co_await alice.receive();
+
+    nodes.redis().kill();
+    REQUIRE(nodes.logged(0, "Redis unavailable"));
+    REQUIRE(nodes.logged(2, "Redis unavailable"));
+    const auto not_ready = co_await http_exchange(nodes.port(0), get("/readyz"));
+    CHECK_THAT(not_ready, Catch::StartsWith("HTTP/1.1 503") && Catch::EndsWith("unavailable\n"));
+    co_await alice.say("anyone?");
+    const auto refused = co_await alice.receive();
+    CHECK(refused.at("code") == 5006);
+    CHECK(refused.at("error") == "unavailable");
+    CHECK_FALSE(refused.contains("roomId"));  // a chat refusal does not eject the seed client
+    auto carol = co_await test_client::connect(nodes.port(2));
+    const auto no_join = co_await carol.join("1234", "carol");
+    CHECK(no_join.at("code") == 5006);
+    CHECK(no_join.at("roomId") == "1234");
+
+    // A restarted server has lost the rooms: their members must join again.
+    nodes.redis().restart();
+    const auto alice_end = co_await alice.receive_ending();
+    CHECK(alice_end.close_code == 1012);
+    const auto bob_end = co_await bob.receive_ending();
+    CHECK(bob_end.close_code == 1012);
+    REQUIRE(nodes.logged(0, "reconnected"));
+    REQUIRE(nodes.logged(2, "reconnected"));
+    const auto ready = co_await http_exchange(nodes.port(0), get("/readyz"));
+    CHECK_THAT(ready, Catch::StartsWith("HTTP/1.1 200"));
+    const auto metrics = co_await http_exchange(nodes.port(0), get("/metrics"));
+    CHECK_THAT(metrics, Catch::Contains("roomcast_redis_up 1")
+                            && Catch::Contains("roomcast_redis_reconnects_total 1")
+                            && Catch::Contains("roomcast_cluster_resync_closes_total 1"));
+    const auto created = co_await carol.create("1234", "carol");
+    CHECK(created.at("code") == 200);
+    CHECK(created.at("seq") == 1);
+  });
+}
+
+TEST_CASE("subscriptions dropped by Redis: a node that missed events closes that room's members") {
+  // A long node timeout: node 1 is paused below, and must not be taken for dead meanwhile.
+  cluster nodes({"--node-timeout", "10000"});
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    auto bob = co_await test_client::connect(nodes.port(1));
+    co_await alice.create("1234", "alice");
+    co_await bob.join("1234", "bob");
+    co_await alice.receive();
+
+    // Every subscriber is dropped (as client-output-buffer-limit would drop a slow one) while
+    // node 1 is paused: node 0 resyncs with the same server at once, and has missed nothing.
+    nodes.node(1).signal(SIGSTOP);
+    REQUIRE(nodes.redis_command({"CLIENT", "KILL", "TYPE", "pubsub"}));
+    REQUIRE(nodes.logged(0, "reconnected"));
+    co_await alice.say("while bob's node was away");
+    const auto said = co_await alice.receive();
+    CHECK(said.at("seq") == 3);
+
+    // Node 1 finds its subscription gone and room 1234 past what it saw: bob must join again.
+    nodes.node(1).signal(SIGCONT);
+    const auto bob_end = co_await bob.receive_ending();
+    CHECK(bob_end.close_code == 1012);
+    const auto left = co_await alice.receive();
+    CHECK(left.at("name") == "bob");
+    CHECK(left.at("reason") == "disconnected");
+    const auto metrics = co_await http_exchange(nodes.port(1), get("/metrics"));
+    CHECK_THAT(metrics, Catch::Contains("roomcast_cluster_sequence_gaps_total 1"));
+  });
+}
+
+TEST_CASE("a gap in a room's events closes its members with 1012; junk on its channel is ignored") {
+  cluster nodes;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    auto bob = co_await test_client::connect(nodes.port(1));
+    co_await alice.create("1234", "alice");
+    co_await bob.join("1234", "bob");
+    co_await alice.receive();
+
+    REQUIRE(nodes.redis_command({"PUBLISH", "rc:{r:1234}:ev", "not a room event"}));
+    co_await alice.say("still here");
+    const auto said = co_await alice.receive();
+    CHECK(said.at("seq") == 3);
+    co_await bob.receive();
+
+    // seq 9 after 3: events 4 to 8 never came. The nodes cannot vouch for the room any more.
+    REQUIRE(nodes.redis_command(
+        {"PUBLISH", "rc:{r:1234}:ev",
+         R"({"k":"message","r":1234,"f":"n","n":"mallory","t":"forged","u":2,"s":9,"i":1})"}));
+    const auto alice_end = co_await alice.receive_ending();
+    CHECK(alice_end.close_code == 1012);
+    CHECK(alice_end.frames_before == 0);  // nothing after the gap is delivered
+    const auto bob_end = co_await bob.receive_ending();
+    CHECK(bob_end.close_code == 1012);
+    const auto metrics = co_await http_exchange(nodes.port(0), get("/metrics"));
+    CHECK_THAT(metrics, Catch::Contains("roomcast_cluster_sequence_gaps_total 1"));
+  });
+}
+
+TEST_CASE("a killed node's members leave on the other nodes within the node timeout") {
+  cluster nodes;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    auto bob = co_await test_client::connect(nodes.port(1));
+    auto carol = co_await test_client::connect(nodes.port(2));
+    co_await alice.create("1234", "alice");
+    co_await bob.join("1234", "bob");
+    co_await carol.join("1234", "carol");
+    co_await collect(alice, 2);
+    co_await bob.receive();
+
+    const auto killed_at = std::chrono::steady_clock::now();
+    nodes.node(2).signal(SIGKILL);
+    const auto left = co_await alice.receive();
+    const auto elapsed = std::chrono::steady_clock::now() - killed_at;
+    CHECK(left.at("event") == "leave");
+    CHECK(left.at("name") == "carol");
+    CHECK(left.at("reason") == "disconnected");
+    CHECK(left.at("users") == 2);
+    CHECK(elapsed < node_timeout + 1s);
+    const auto at_bob = co_await bob.receive();
+    CHECK(at_bob == left);
+  });
+}
+
+TEST_CASE("a node paused past the timeout finds it was reaped and closes its clients with 1012") {
+  cluster nodes;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    auto bob = co_await test_client::connect(nodes.port(1));
+    co_await alice.create("1234", "alice");
+    co_await bob.join("1234", "bob");
+    co_await alice.receive();
+
+    nodes.node(1).signal(SIGSTOP);
+    const auto left = co_await alice.receive();
+    CHECK(left.at("name") == "bob");
+    CHECK(left.at("reason") == "disconnected");
+    nodes.node(1).signal(SIGCONT);
+    const auto bob_end = co_await bob.receive_ending();
+    CHECK(bob_end.close_code == 1012);
+    REQUIRE(nodes.logged(1, "taken for dead"));
+
+    // What roomcast's page does then: reconnect and join again.
+    auto again = co_await test_client::connect(nodes.port(1));
+    const auto rejoined = co_await again.join("1234", "bob");
+    CHECK(rejoined.at("members").as_array() == names({"alice", "bob"}));
+  });
+}
+
+TEST_CASE("SIGTERM: a node drains, its members leave on the others, and it exits") {
+  cluster nodes;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    auto bob = co_await test_client::connect(nodes.port(1));
+    co_await alice.create("1234", "alice");
+    co_await bob.join("1234", "bob");
+    co_await alice.receive();
+    // Leave and join again on the same node while another node holds the room.
+    co_await bob.send(R"({"type":"leave"})");
+    co_await bob.receive();
+    co_await bob.join("1234", "bob");
+    co_await collect(alice, 2);
+
+    nodes.node(1).signal(SIGTERM);
+    const auto bob_end = co_await bob.receive_ending();
+    CHECK(bob_end.close_code == 1001);
+    const auto left = co_await alice.receive();
+    CHECK(left.at("name") == "bob");
+    CHECK(left.at("reason") == "disconnected");
+    CHECK(left.at("users") == 1);
+  });
+  CHECK(nodes.node(1).wait_exit(6s) == 0);
+  nodes.node(0).signal(SIGTERM);
+  nodes.node(2).signal(SIGTERM);
+  CHECK(nodes.node(0).wait_exit(6s) == 0);
+  CHECK(nodes.node(2).wait_exit(6s) == 0);
+}
+
+TEST_CASE("SIGTERM while Redis is away: the node drains and exits all the same") {
+  cluster nodes;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    co_await alice.create("1234", "alice");
+    nodes.redis().kill();
+    REQUIRE(nodes.logged(0, "Redis unavailable"));
+    nodes.node(0).signal(SIGTERM);
+    const auto alice_end = co_await alice.receive_ending();
+    CHECK(alice_end.close_code == 1001);
+  });
+  CHECK(nodes.node(0).wait_exit(6s) == 0);
+}
