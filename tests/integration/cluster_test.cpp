@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/json/serialize.hpp>
@@ -105,6 +106,16 @@ net::awaitable<std::vector<json::object>> collect(test_client& client, std::size
     frames.push_back(std::move(frame));
   }
   co_return frames;
+}
+
+// alice on node 0 creates room 1234, bob joins it on node 1, and alice has read bob's join.
+net::awaitable<std::pair<test_client, test_client>> alice_and_bob(cluster& nodes) {
+  auto alice = co_await test_client::connect(nodes.port(0));
+  auto bob = co_await test_client::connect(nodes.port(1));
+  co_await alice.create("1234", "alice");
+  co_await bob.join("1234", "bob");
+  co_await alice.receive();
+  co_return std::pair<test_client, test_client>(std::move(alice), std::move(bob));
 }
 
 // Reads until the member's own leave acknowledgement; returns how many frames that took.
@@ -254,11 +265,7 @@ TEST_CASE(
     "Redis goes away: 5006 and /readyz 503, then it comes back restarted: 1012, then service") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
-    auto alice = co_await test_client::connect(nodes.port(0));
-    auto bob = co_await test_client::connect(nodes.port(1));
-    co_await alice.create("1234", "alice");
-    co_await bob.join("1234", "bob");
-    co_await alice.receive();
+    auto [alice, bob] = co_await alice_and_bob(nodes);
 
     nodes.redis().kill();
     REQUIRE(nodes.logged(0, "Redis unavailable"));
@@ -299,11 +306,7 @@ TEST_CASE("subscriptions dropped by Redis: a node that missed events closes that
   // A long node timeout: node 1 is paused below, and must not be taken for dead meanwhile.
   cluster nodes({"--node-timeout", "10000"});
   run_client([&]() -> net::awaitable<void> {
-    auto alice = co_await test_client::connect(nodes.port(0));
-    auto bob = co_await test_client::connect(nodes.port(1));
-    co_await alice.create("1234", "alice");
-    co_await bob.join("1234", "bob");
-    co_await alice.receive();
+    auto [alice, bob] = co_await alice_and_bob(nodes);
 
     // Every subscriber is dropped (as client-output-buffer-limit would drop a slow one) while
     // node 1 is paused: node 0 resyncs with the same server at once, and has missed nothing.
@@ -329,11 +332,7 @@ TEST_CASE("subscriptions dropped by Redis: a node that missed events closes that
 TEST_CASE("a gap in a room's events closes its members with 1012; junk on its channel is ignored") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
-    auto alice = co_await test_client::connect(nodes.port(0));
-    auto bob = co_await test_client::connect(nodes.port(1));
-    co_await alice.create("1234", "alice");
-    co_await bob.join("1234", "bob");
-    co_await alice.receive();
+    auto [alice, bob] = co_await alice_and_bob(nodes);
 
     REQUIRE(nodes.redis_command({"PUBLISH", "rc:{r:1234}:ev", "not a room event"}));
     co_await alice.say("still here");
@@ -384,11 +383,7 @@ TEST_CASE("a killed node's members leave on the other nodes within the node time
 TEST_CASE("a node paused past the timeout finds it was reaped and closes its clients with 1012") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
-    auto alice = co_await test_client::connect(nodes.port(0));
-    auto bob = co_await test_client::connect(nodes.port(1));
-    co_await alice.create("1234", "alice");
-    co_await bob.join("1234", "bob");
-    co_await alice.receive();
+    auto [alice, bob] = co_await alice_and_bob(nodes);
 
     nodes.node(1).signal(SIGSTOP);
     const auto left = co_await alice.receive();
@@ -409,11 +404,7 @@ TEST_CASE("a node paused past the timeout finds it was reaped and closes its cli
 TEST_CASE("SIGTERM: a node drains, its members leave on the others, and it exits") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
-    auto alice = co_await test_client::connect(nodes.port(0));
-    auto bob = co_await test_client::connect(nodes.port(1));
-    co_await alice.create("1234", "alice");
-    co_await bob.join("1234", "bob");
-    co_await alice.receive();
+    auto [alice, bob] = co_await alice_and_bob(nodes);
     // Leave and join again on the same node while another node holds the room.
     co_await bob.send(R"({"type":"leave"})");
     co_await bob.receive();
