@@ -229,7 +229,7 @@ TEST_CASE("malformed v2 headers are invalid, each with its reason") {
   }
 }
 
-TEST_CASE("bytes that cannot start a header are absent at once; a prefix needs more") {
+TEST_CASE("bytes that cannot start a header are absent at once, and a prefix needs more") {
   for (const std::string_view request :
        {"GET / HTTP/1.1\r\n", "POST", "PUT", "PRI * HTTP/2.0", "\r\nGET /", "G", "Q", "\n"}) {
     INFO(request);
@@ -291,7 +291,7 @@ TEST_CASE("bad CIDRs are refused") {
   }
 }
 
-TEST_CASE("a CIDR list is comma-separated, spaces allowed; a bad entry is named") {
+TEST_CASE("a CIDR list is comma-separated with spaces allowed, and a bad entry is named") {
   std::string error;
   const auto list = parse_cidr_list("10.0.0.0/8, fd00::/8 ,192.0.2.1", error);
   REQUIRE(list);
