@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,14 +119,41 @@ function upgrades(node) {
 /** Waits until `node` has logged `count` upgrades (its log arrives through a pipe). */
 async function waitForUpgrades(node, count) {
   const until = Date.now() + WAIT.timeout;
-  while (upgrades(node) < count) {
+  while (upgrades(node) !== count) {
     if (Date.now() > until) throw new Error(`node on port ${node.port}: ${upgrades(node)} upgrades, not ${count}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
+/**
+ * A WebSocket upgraded through haproxy and left idle: a tunnel that haproxy's leastconn counts
+ * against the node it went to. Resolves with the TLS socket once the 101 has arrived.
+ */
+function idleWebSocket(port) {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      socket.write(
+        'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+    });
+    let head = '';
+    const timer = setTimeout(() => reject(new Error('no 101 through haproxy within 10 s')), WAIT.timeout);
+    socket.on('error', reject);
+    socket.on('data', (chunk) => {
+      head += chunk.toString('latin1');
+      if (head.includes('\r\n\r\n')) {
+        clearTimeout(timer);
+        if (head.startsWith('HTTP/1.1 101')) resolve(socket);
+        else reject(new Error(`upgrade refused: ${head.split('\r\n')[0]}`));
+      }
+    });
+  });
+}
+
 let work;
 let redis;
+const tunnels = [];
 let haproxy;
 let browser;
 const nodes = [];
@@ -165,10 +193,12 @@ before(async () => {
   });
   await haproxy.waitForLine(/node2 is DOWN/);
   haproxy.url = `https://127.0.0.1:${lbPort}/`;
+  haproxy.port = lbPort;
   browser = await launchBrowser();
 });
 
 after(async () => {
+  for (const tunnel of tunnels.splice(0)) tunnel.destroy();
   for (const page of pages.splice(0)) await page.context().close().catch(() => {});
   await browser?.close();
   await haproxy?.stop();
@@ -184,14 +214,18 @@ describe('two nodes behind haproxy over wss://', () => {
       pages.push(alice);
       await waitForUpgrades(nodes[0], 1); // node 1 is the only one up
       await enterRoom(alice, 'create', '4321', 'alice');
+      // Ten idle WebSockets on node 1 as well: however many connections the next page opens
+      // (a browser opens at most six to one host), leastconn sends its WebSocket to node 2.
+      for (let i = 0; i < 10; i++) tunnels.push(await idleWebSocket(haproxy.port));
+      await waitForUpgrades(nodes[0], 11);
 
       nodes[1] = await startServer({ port: nodes[1].port, extraArgs: nodes[1].args });
       await haproxy.waitForLine(/node2 is UP/);
-      // leastconn: node 1 holds alice's WebSocket, node 2 nothing.
+      // leastconn: node 1 holds eleven WebSockets, node 2 nothing.
       const bob = await openPage(browser, haproxy.url, { contextOptions: { ignoreHTTPSErrors: true } });
       pages.push(bob);
       await waitForUpgrades(nodes[1], 1);
-      assert.equal(upgrades(nodes[0]), 1, 'the second page is on node 2, not node 1');
+      assert.equal(upgrades(nodes[0]), 11, 'the second page is on node 2, not node 1');
       await enterRoom(bob, 'join', '4321', 'bob');
 
       await waitForMembers(alice, ['alice', 'bob']);
