@@ -701,7 +701,8 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
     }
   }
 
-  // The grace of a held seat; then its leave (reason disconnected), unless the node stops.
+  // The grace of a held seat; then its leave (reason disconnected): at once when the node shuts
+  // down, never once it has stopped.
   net::awaitable<void> end_hold([[maybe_unused]] std::shared_ptr<state> self, cluster_seat seat) {
     net::steady_timer timer(strand);
     timer.expires_after(resume_grace);
@@ -932,6 +933,9 @@ void cluster_node::shutdown() {
       for (const auto& [owner, who] : room->pending_)
         who->room_closing();
     }
+    // Held seats leave now (disconnected), while Redis is still there to tell the others.
+    for (auto* timer : self->grace_timers)
+      timer->cancel();
   });
 }
 

@@ -383,3 +383,62 @@ TEST_CASE("bad resumes in cluster mode: 4010, 4011, 4012, and the token stays go
     CHECK(own == heard);  // no leave or join of bob in between
   });
 }
+
+TEST_CASE("resume: recovered false past the history; and under live traffic, nothing twice") {
+  cluster nodes({"--history", "50"});
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    co_await alice.create("1234", "alice");
+    std::string token;
+    {
+      auto bob = co_await test_client::connect(nodes.port(1));
+      token = token_of(co_await ask(bob, admission_with_resume("join", "1234", "bob")));
+      co_await alice.receive();
+    }
+    REQUIRE(nodes.logged(1, "holding the seat of 'bob'"));
+    // 50 messages: seq 3..52. The stream keeps 50 events (3..52), so since 0 cannot be
+    // recovered (1 and 2 are gone).
+    for (int i = 0; i < 50; ++i)
+      co_await alice.say("m" + std::to_string(i));
+    const auto said = co_await collect(alice, 50);
+    std::int64_t since = 0;
+    {
+      auto bob = co_await test_client::connect(nodes.port(2));
+      const auto ack = co_await ask(bob, resume_frame(token, 0));
+      CHECK(ack.at("event") == "resume");
+      CHECK(ack.at("recovered") == false);
+      CHECK(ack.at("missed") == 0);
+      CHECK(ack.at("last") == said.back().at("seq"));
+      token = token_of(ack);
+      since = ack.at("last").as_int64();
+      // Nothing follows but live events.
+      co_await alice.say("live");
+      const auto live = co_await bob.receive();
+      CHECK(live.at("text") == "live");
+      CHECK(live.at("seq") == since + 1);
+      co_await alice.receive();
+      since = live.at("seq").as_int64();
+    }  // dropped again, now on node 2
+    REQUIRE(nodes.logged(2, "holding the seat of 'bob'"));
+
+    // alice talks while bob resumes on node 1: whatever the resume's reply holds and whatever
+    // comes live, bob gets each event once, in order.
+    for (int i = 0; i < 20; ++i)
+      co_await alice.send(R"({"type":"message","text":"f)" + std::to_string(i) + R"("})");
+    auto bob = co_await test_client::connect(nodes.port(1));
+    const auto ack = co_await ask(bob, resume_frame(token, since, "1234"));
+    CHECK(ack.at("event") == "resume");
+    CHECK(ack.at("recovered") == true);
+    const auto at_alice = co_await collect(alice, 20);
+    std::int64_t expected = since + 1;
+    for (;;) {
+      const auto frame = co_await bob.receive();
+      INFO(json::serialize(frame));
+      REQUIRE(frame.at("seq") == expected);
+      CHECK(frame == at_alice.at(static_cast<std::size_t>(expected - since - 1)));
+      ++expected;
+      if (frame.at("text") == "f19") break;
+    }
+    CHECK(expected - since - 1 == 20);
+  });
+}
