@@ -107,7 +107,7 @@ net::awaitable<std::vector<json::object>> collect(test_client& client, std::size
 
 }  // namespace
 
-TEST_CASE("history across nodes: the recent chat after the own frame, then live, none twice") {
+TEST_CASE("history across nodes: own frame then the recent chat then live events with none twice") {
   // Four events kept: create, carol's join and five messages make seven, so the stream holds
   // the last four (m2..m5), all chat.
   cluster nodes({"--history", "4"});
@@ -182,7 +182,8 @@ TEST_CASE("history across nodes: the recent chat after the own frame, then live,
   });
 }
 
-TEST_CASE("resume on another node: what was said meanwhile comes once, in order; nobody sees it") {
+TEST_CASE(
+    "resume on another node: what was said meanwhile comes once and in order and nobody sees it") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
     auto alice = co_await test_client::connect(nodes.port(0));
@@ -340,7 +341,8 @@ TEST_CASE("a held seat not resumed within the grace leaves as disconnected on ev
   });
 }
 
-TEST_CASE("bad resumes in cluster mode: 4010, 4011, 4012, and the token stays good; 4100") {
+TEST_CASE(
+    "bad resumes in cluster mode get 4010 or 4011 or 4012 and the token stays good for a 4100") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
     auto alice = co_await test_client::connect(nodes.port(0));
@@ -384,7 +386,7 @@ TEST_CASE("bad resumes in cluster mode: 4010, 4011, 4012, and the token stays go
   });
 }
 
-TEST_CASE("resume: recovered false past the history; and under live traffic, nothing twice") {
+TEST_CASE("resume gives recovered false past the history and nothing twice under live traffic") {
   cluster nodes({"--history", "50"});
   run_client([&]() -> net::awaitable<void> {
     auto alice = co_await test_client::connect(nodes.port(0));
