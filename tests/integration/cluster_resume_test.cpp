@@ -170,7 +170,8 @@ TEST_CASE("history across nodes: own frame then the recent chat then live events
       CHECK(live == by_seq[expected]);
       ++expected;
     }
-    CHECK(by_seq[18].at("text") == "live9");
+    // The last event is carol's last message, or bob's join when all of them came first.
+    CHECK((by_seq[18].at("text") == "live9" || by_seq[18].at("seq") == join_seq));
 
     // A joiner that does not ask for history gets none.
     auto dave = co_await test_client::connect(nodes.port(2));
