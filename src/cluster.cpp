@@ -199,6 +199,8 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
   // the next resync. Idempotent by owner.
   std::vector<unfinished_leave> unfinished;
   std::unordered_set<net::steady_timer*> grace_timers;  // held seats' (end_hold)
+  std::size_t releasing = 0;   // held seats whose leave the shutdown started, not yet sent
+  bool stop_deferred = false;  // stop() came while `releasing`
   std::uint64_t probes_sent = 0;
   std::uint64_t probes_seen = 0;
   steady::time_point probe_sent_at;
@@ -708,10 +710,24 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
     timer.expires_after(resume_grace);
     grace_timers.insert(&timer);
     co_await timer.async_wait(use_nothrow);
-    grace_timers.erase(&timer);
-    if (stopping) co_return;
-    seat.resumable = false;
-    co_await leave(std::move(seat), leave_reason::disconnected);
+    // Not in the set any more: the shutdown ended this grace, and counted it in `releasing`.
+    const bool released = grace_timers.erase(&timer) == 0;
+    if (!stopping) {
+      seat.resumable = false;
+      co_await leave(std::move(seat), leave_reason::disconnected);
+    }
+    if (released && --releasing == 0 && stop_deferred) halt();
+  }
+
+  // Ends every loop and closes both connections (cluster_node::stop), on the strand.
+  void halt() {
+    stopping = true;
+    healthy = false;
+    wake.cancel();
+    for (auto* timer : grace_timers)
+      timer->cancel();
+    conn.close();
+    sub.close();
   }
 
   // --- The supervisor -----------------------------------------------------------------------
@@ -933,22 +949,23 @@ void cluster_node::shutdown() {
       for (const auto& [owner, who] : room->pending_)
         who->room_closing();
     }
-    // Held seats leave now (disconnected), while Redis is still there to tell the others.
+    // Held seats leave now (disconnected), while Redis is still there to tell the others;
+    // stop() waits for those leaves (each bounded by the command timeout).
+    self->releasing += self->grace_timers.size();
     for (auto* timer : self->grace_timers)
       timer->cancel();
+    self->grace_timers.clear();
   });
 }
 
 void cluster_node::stop() {
   state_->ready.store(false, std::memory_order_release);
   net::post(state_->strand, [self = state_] {
-    self->stopping = true;
-    self->healthy = false;
-    self->wake.cancel();
-    for (auto* timer : self->grace_timers)
-      timer->cancel();
-    self->conn.close();
-    self->sub.close();
+    if (self->releasing > 0) {
+      self->stop_deferred = true;  // the last released leave halts
+      return;
+    }
+    self->halt();
   });
 }
 

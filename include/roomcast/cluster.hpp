@@ -63,10 +63,11 @@ class cluster_node {
   void start();
   /** Server shutdown: each member is told its room is closing (after every event received before
    * it), so that its connection closes with 1001; their leaves then reach the other nodes.
-   * Admissions are refused from now on. Thread-safe. */
+   * Admissions are refused from now on, and seats held for a resume leave now. Thread-safe. */
   void shutdown();
-  /** Ends every loop and closes both Redis connections, so that the io_contexts run out of work.
-   * Thread-safe; call it once the connections are gone. */
+  /** Ends every loop and closes both Redis connections, so that the io_contexts run out of work,
+   * once the leaves of the held seats that shutdown() released are sent (each within the command
+   * timeout). Thread-safe; call it once the connections are gone. */
   void stop();
 
   /** Connected to Redis and in sync: what /readyz reports. Thread-safe. */

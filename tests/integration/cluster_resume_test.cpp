@@ -5,6 +5,7 @@
 //
 // No co_await is written inside a CHECK or REQUIRE (docs/architecture.md, "Toolchain traps").
 #include <chrono>
+#include <csignal>
 #include <map>
 #include <memory>
 #include <optional>
@@ -444,4 +445,28 @@ TEST_CASE("resume gives recovered false past the history and nothing twice under
     }
     CHECK(expected - since - 1 == 20);
   });
+}
+
+TEST_CASE("SIGTERM: a node's held seats leave during its drain and it exits without the grace") {
+  cluster nodes;  // the default grace, 30 s: longer than every deadline here
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    co_await alice.create("1234", "alice");
+    {
+      auto bob = co_await test_client::connect(nodes.port(1));
+      co_await ask(bob, admission_with_resume("join", "1234", "bob"));
+      co_await alice.receive();
+    }
+    REQUIRE(nodes.logged(1, "holding the seat of 'bob'"));
+    const auto signalled = std::chrono::steady_clock::now();
+    nodes.node(1).signal(SIGTERM);
+    const auto left = co_await alice.receive();
+    // Sent by the draining node itself: well before the others would reap it (--node-timeout).
+    CHECK(std::chrono::steady_clock::now() - signalled < node_timeout);
+    CHECK(left.at("event") == "leave");
+    CHECK(left.at("name") == "bob");
+    CHECK(left.at("reason") == "disconnected");
+    CHECK(left.at("users") == 1);
+  });
+  CHECK(nodes.node(1).wait_exit(6s) == 0);
 }
