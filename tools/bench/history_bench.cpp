@@ -34,6 +34,8 @@
 #include "roomcast/log.hpp"
 #include "roomcast/net.hpp"
 
+#include "flag_values.hpp"
+
 namespace {
 
 using namespace roomcast;
@@ -50,42 +52,30 @@ struct settings {
   int missed = 100;
 };
 
-int parse_int(std::string_view flag, std::string_view text, int low, int high) {
-  int value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || value < low || value > high) {
-    std::fprintf(stderr, "history-bench: %.*s needs an integer in %d..%d\n",
-                 static_cast<int>(flag.size()), flag.data(), low, high);
-    std::exit(2);
-  }
-  return value;
-}
+constexpr std::string_view program = "history-bench";
 
 settings parse(int argc, char** argv) {
   settings s;
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "history-bench: %s needs a value\n", argv[i]);
-      std::exit(2);
-    }
-    const std::string_view value = argv[++i];
+    const std::string_view value = bench::value_of(program, argc, argv, i);
     if (flag == "--rooms") {
-      s.rooms = parse_int(flag, value, 0, 7000);
+      s.rooms = bench::parse_int(program, flag, value, 0, 7000);
     } else if (flag == "--members") {
-      s.members = parse_int(flag, value, 1, 1000);
+      s.members = bench::parse_int(program, flag, value, 1, 1000);
     } else if (flag == "--history-messages") {
-      s.history_messages = parse_int(flag, value, 0, 100'000);
+      s.history_messages = bench::parse_int(program, flag, value, 0, 100'000);
     } else if (flag == "--text") {
-      s.text = parse_int(flag, value, 1, 100'000);
+      s.text = bench::parse_int(program, flag, value, 1, 100'000);
     } else if (flag == "--history") {
-      s.history = static_cast<std::size_t>(parse_int(flag, value, 0, 100'000));
+      s.history = static_cast<std::size_t>(bench::parse_int(program, flag, value, 0, 100'000));
     } else if (flag == "--history-bytes") {
-      s.history_bytes = static_cast<std::size_t>(parse_int(flag, value, 1024, 1 << 30));
+      s.history_bytes =
+          static_cast<std::size_t>(bench::parse_int(program, flag, value, 1024, 1 << 30));
     } else if (flag == "--resumes") {
-      s.resumes = parse_int(flag, value, 0, 1'000'000);
+      s.resumes = bench::parse_int(program, flag, value, 0, 1'000'000);
     } else if (flag == "--missed") {
-      s.missed = parse_int(flag, value, 0, 100'000);
+      s.missed = bench::parse_int(program, flag, value, 0, 100'000);
     } else {
       std::fprintf(stderr, "history-bench: unknown option %s\n", argv[i - 1]);
       std::exit(2);
