@@ -188,6 +188,13 @@ conn.addEventListener('frame', (event) => {
 
 ui.connRetry.addEventListener('click', () => conn.retryNow());
 window.addEventListener('online', () => conn.retryNow());
+// A closed tab or a reload cannot resume (the token lives in this page's memory only), so say
+// goodbye: otherwise the server would keep the seat for its resume grace and the others would
+// see us in the room for that long. A page kept in the back/forward cache may come back and
+// resume, so it keeps its seat.
+window.addEventListener('pagehide', (event) => {
+  if (app.inRoom && !event.persisted) conn.send(proto.frames.leave());
+});
 
 // ---------------------------------------------------------------- frames
 

@@ -175,8 +175,10 @@ describe('a room with several people', () => {
         'line one\nline two',
         'after the blank one',
       ]);
+      // Closing the tab says goodbye (pagehide): the server would otherwise keep her seat for a
+      // resume for --resume-grace and show her as "disconnected" only then.
       await carol.context().close();
-      await waitForText(alice, '.notice-text', 'carol disconnected');
+      await waitForText(alice, '.notice-text', 'carol left the room');
       await waitForMembers(alice, ['alice', 'bob']);
       await waitForText(alice, '#member-count', '2 members');
 
