@@ -133,6 +133,15 @@ const std::vector<option>& options() {
       {"--fanout-lanes", "ROOMCAST_FANOUT_LANES", "N",
        "fan-out lanes of such a room (default 0: one per thread)",
        integer(in(&config::hub, &hub_options::fanout_lanes), 0, 1024)},
+      {"--history", "ROOMCAST_HISTORY", "EVENTS",
+       "events each room keeps for history and resume (0: neither is offered)",
+       integer(in(&config::hub, &hub_options::history_events), 0, 100'000)},
+      {"--history-bytes", "ROOMCAST_HISTORY_BYTES", "BYTES",
+       "cap on the kept events of one room, in bytes of JSON",
+       integer(in(&config::hub, &hub_options::history_bytes), 1024, 64 * 1024 * 1024)},
+      {"--resume-grace", "ROOMCAST_RESUME_GRACE", "MS",
+       "how long a dropped member that asked for resume keeps its seat",
+       millis(in(&config::hub, &hub_options::resume_grace))},
       {"--send-buffer", "ROOMCAST_SEND_BUFFER", "BYTES",
        "SO_SNDBUF of client sockets (0: kernel default)",
        integer(in(&config::session, &session_options::send_buffer), 0, 64 * 1024 * 1024)},
@@ -294,7 +303,9 @@ std::string config::summary() const {
       << " max_frame=" << s.max_frame << " outbox=" << s.outbox_frames
       << " room_inbox=" << hub.room_inbox << " room_shards=" << hub.shards
       << " fanout_threshold=" << hub.fanout_threshold << " fanout_lanes=" << hub.fanout_lanes
-      << " send_buffer=" << s.send_buffer << " handshake_timeout_ms=" << s.handshake_timeout.count()
+      << " history=" << hub.history_events << " history_bytes=" << hub.history_bytes
+      << " resume_grace_ms=" << hub.resume_grace.count() << " send_buffer=" << s.send_buffer
+      << " handshake_timeout_ms=" << s.handshake_timeout.count()
       << " idle_timeout_ms=" << s.idle_timeout.count()
       << " close_timeout_ms=" << s.close_timeout.count()
       << " drain_timeout_ms=" << drain_timeout.count() << " rate_limit=" << s.rate_limit

@@ -38,6 +38,8 @@ std::string_view describe(ending why) noexcept {
       return "server shutting down";
     case ending::restarted:
       return "the room must be joined again (close 1012)";
+    case ending::replaced:
+      return "its seat was resumed on another connection (close 4100)";
   }
   return "unknown";
 }
@@ -169,6 +171,11 @@ decision connection_fsm::on_left_room() {
 decision connection_fsm::on_restart() {
   if (state_ != state::open) return {};
   return start_closing(ending::restarted, ws::close_code::service_restart, "service restart");
+}
+
+decision connection_fsm::on_replaced() {
+  if (state_ != state::open) return {};
+  return start_closing(ending::replaced, ws::close_code::replaced, "resumed elsewhere");
 }
 
 decision connection_fsm::start_closing(ending why, std::uint16_t code, std::string_view reason,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -11,9 +12,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "roomcast/history.hpp"
 #include "roomcast/log.hpp"
 #include "roomcast/metrics.hpp"
 #include "roomcast/net.hpp"
+#include "roomcast/resume_token.hpp"
 
 #include "fanout_lane.hpp"
 
@@ -27,11 +30,25 @@ struct member_joined {
   std::string name;
   std::shared_ptr<member> who;
   room_event_kind kind;  // create or join
+  bool history;          // the newcomer asked for the recent chat
+  std::string token;     // its resume token, when it asked for one
 };
 struct member_said {
   std::uint64_t member_id;
   std::string text;
   frame::clock::time_point arrived;  // when the sender's read completed
+  const member* from;                // the connection that sent it
+};
+// A member with a resume token lost its connection: its seat is held, silently.
+struct member_away {
+  std::uint64_t member_id;
+};
+// A new connection took back the seat: it gets the events after `since`, then live ones.
+struct member_resumed {
+  std::uint64_t member_id;
+  std::shared_ptr<member> who;
+  std::uint64_t since;
+  std::string token;  // the next one
 };
 struct member_left {
   std::uint64_t member_id;
@@ -43,7 +60,8 @@ struct room_drain {};
 struct found_slow {
   std::vector<std::uint64_t> member_ids;
 };
-using room_message = std::variant<member_joined, member_said, member_left, room_drain, found_slow>;
+using room_message = std::variant<member_joined, member_said, member_left, member_away,
+                                  member_resumed, room_drain, found_slow>;
 
 using inbox_channel = net::experimental::concurrent_channel<void(error_code, room_message)>;
 
@@ -53,6 +71,28 @@ constexpr int max_events_per_turn = 32;
 std::int64_t unix_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// A room's epoch: new each time its number is created, so that a client can tell the room it
+// left from a later one of the same number. Random, so that it says nothing about the server.
+std::string new_epoch() {
+  return resume_token::generate().text().substr(0, 16);
+}
+
+// One frame to one member made of several WebSocket text frames back to back: the newcomer's
+// own frame and its history, or a resume's reply and the missed events. As one outbox entry
+// they cannot be separated by other events, whichever strand delivers them.
+shared_frame bundle(std::string_view first_json, const std::vector<shared_frame>& then,
+                    bool mark_as_history) {
+  std::string bytes = ws::encode_frame(ws::opcode::text, first_json);
+  for (const auto& event : then) {
+    if (mark_as_history) {
+      bytes += ws::encode_frame(ws::opcode::text, as_history(event->payload()));
+    } else {
+      bytes += event->bytes;
+    }
+  }
+  return make_encoded_frame(std::move(bytes));
 }
 
 }  // namespace
@@ -70,11 +110,24 @@ struct shard {
   std::unordered_map<std::uint16_t, std::shared_ptr<room>> registry;  // room number -> room
 };
 
+// A name admitted to a room, as the shard's strand sees it (the room's member list follows when
+// the room handles the admission).
+struct name_entry {
+  std::uint64_t member_id;
+  const member* holder;           // the connection holding the seat; null while held for resume
+  std::uint64_t token_index = 0;  // its resume token in hub::state::tokens; 0: none
+  std::uint32_t holds = 0;        // bumped by each hold and resume: an older grace timer is stale
+};
+
 // A room. Everything but `inbox_` and `users_` belongs to its shard's strand.
 class room : public std::enable_shared_from_this<room> {
  public:
-  room(shard& home, room_id id, std::size_t capacity)
-      : inbox_(home.strand, capacity), home_(home), id_(id) {}
+  room(shard& home, room_id id, std::size_t capacity, history_limits limits)
+      : inbox_(home.strand, capacity),
+        home_(home),
+        id_(id),
+        history_(limits),
+        epoch_(new_epoch()) {}
 
   inbox_channel inbox_;                // thread-safe: members send from their own strands
   std::atomic<std::size_t> users_{0};  // members_.size(), for frames built outside the strand
@@ -83,10 +136,10 @@ class room : public std::enable_shared_from_this<room> {
   struct seat {
     std::uint64_t member_id;
     std::string name;
-    std::shared_ptr<member> who;
+    std::shared_ptr<member> who;  // null while the seat is held for a resume
   };
-  room_id id_;                                            // as its creator wrote it
-  std::unordered_map<std::string, std::uint64_t> names_;  // admitted: name -> member id
+  room_id id_;                                         // as its creator wrote it
+  std::unordered_map<std::string, name_entry> names_;  // admitted: name -> seat
   std::vector<seat> members_;  // delivery list in event order; ids ascend, so it stays sorted
   bool listed_ = true;         // still reachable through the hub's registry
   std::uint64_t seq_ = 0;
@@ -97,6 +150,10 @@ class room : public std::enable_shared_from_this<room> {
   // The room waits on it while a lane is behind (hub::state::wait_for_lanes); a lane that
   // catches up cancels it.
   std::optional<net::steady_timer> lanes_caught_up_;
+  room_history history_;  // the last events, as sent
+  std::string epoch_;
+  // Seats held for a resume, by member id: the timer ends the hold after --resume-grace.
+  std::unordered_map<std::uint64_t, net::steady_timer> grace_;
 };
 
 namespace {
@@ -143,10 +200,34 @@ struct hub::state : std::enable_shared_from_this<hub::state> {
   // Unique across shards; within a room they ascend, because one strand admits its members.
   std::atomic<std::uint64_t> next_member_id{1};
 
+  // Every resume token in use, by its index, for any shard: a resume names no room, so the token
+  // is how its room is found. Locked briefly (a lookup, an insert or an erase).
+  struct token_entry {
+    resume_token token;
+    std::weak_ptr<room> target;
+    std::uint64_t member_id;
+    std::string name;
+  };
+  std::mutex tokens_mutex;
+  std::unordered_map<std::uint64_t, token_entry> tokens;
+
+  bool offers_resume() const noexcept { return options.history_events > 0; }
+  // A new token for the seat, replacing its last one (each is good for one resume).
+  std::string issue_token(room& r, const std::string& name, name_entry& entry);
+  void revoke_token(name_entry& entry);
+  // The entry `token` names, if any: its room and member (the constant-time check is here).
+  std::optional<token_entry> find_token(const resume_token& token);
+
   // Run on shard_of(id).strand.
   net::awaitable<admission> admit(room_event_kind kind, room_id id, std::string name,
-                                  std::shared_ptr<member> who);
+                                  std::shared_ptr<member> who, admission_wishes wishes);
   net::awaitable<void> remove(membership seat, leave_reason reason);
+  // A dropped member with a token: its seat waits --resume-grace for a resume.
+  net::awaitable<void> hold(room& r, name_entry& entry, std::string name);
+  net::awaitable<void> end_hold(std::shared_ptr<room> r, std::string name, std::uint64_t member_id,
+                                std::uint32_t hold);
+  net::awaitable<admission> take_seat(std::shared_ptr<room> r, resume_token token,
+                                      std::uint64_t since, std::shared_ptr<member> who);
   net::awaitable<void> run_room(std::shared_ptr<room> r);
 
   void handle(room& r, room_message& message) {
@@ -155,6 +236,8 @@ struct hub::state : std::enable_shared_from_this<hub::state> {
   void handle(room& r, member_joined& joined);
   void handle(room& r, member_said& said);
   void handle(room& r, member_left& left);
+  void handle(room& r, member_away& away);
+  void handle(room& r, member_resumed& back);
   void handle(room& r, room_drain& drain);
   void handle(room& r, found_slow& found);
   void broadcast(room& r, const room_event& event, const room::seat* also = nullptr,
@@ -201,7 +284,7 @@ net::awaitable<void> enqueue(inbox_channel& inbox, room_message message) {
 }  // namespace
 
 net::awaitable<admission> hub::state::admit(room_event_kind kind, room_id id, std::string name,
-                                            std::shared_ptr<member> who) {
+                                            std::shared_ptr<member> who, admission_wishes wishes) {
   shard& home = shard_of(id);
   std::shared_ptr<room> target;
   if (const auto found = home.registry.find(id.key()); found != home.registry.end())
@@ -214,7 +297,9 @@ net::awaitable<admission> hub::state::admit(room_event_kind kind, room_id id, st
       counters.rooms.fetch_sub(1);
       co_return wire_code::too_many_rooms;
     }
-    target = std::make_shared<room>(home, id, options.room_inbox);
+    target = std::make_shared<room>(
+        home, id, options.room_inbox,
+        history_limits{.events = options.history_events, .bytes = options.history_bytes});
     home.registry.emplace(id.key(), target);
     log_info("room ", id.key(), " created");
     net::co_spawn(home.strand, run_room(target), log_exception{"room"});
@@ -225,23 +310,126 @@ net::awaitable<admission> hub::state::admit(room_event_kind kind, room_id id, st
   }
 
   const std::uint64_t member_id = next_member_id.fetch_add(1, std::memory_order_relaxed);
-  target->names_.emplace(name, member_id);
+  const member* holder = who.get();
+  auto& entry = target->names_.emplace(name, name_entry{member_id, holder}).first->second;
+  std::string token;
+  if (wishes.resume && offers_resume()) token = issue_token(*target, name, entry);
   // Built before the co_await, not inside it: g++ 12 destroys an aggregate temporary made in a
   // co_await's full-expression twice (docs/architecture.md, "Toolchain traps").
-  room_message joined = member_joined{member_id, name, std::move(who), kind};
+  room_message joined =
+      member_joined{member_id, name, std::move(who), kind, wishes.history, std::move(token)};
   co_await enqueue(target->inbox_, std::move(joined));
-  co_return membership{std::move(target), member_id, std::move(name)};
+  co_return membership{std::move(target), member_id, std::move(name), holder};
 }
 
 net::awaitable<void> hub::state::remove(membership seat, leave_reason reason) {
   room& r = *seat.handle;
   const auto found = r.names_.find(seat.name);
-  // Absent or another id: the room already removed this member (a slow consumer).
-  if (found == r.names_.end() || found->second != seat.member_id) co_return;
+  // Absent or another id: the room already removed this member (a slow consumer). Another
+  // holder: a resume gave the seat to another connection, and this one no longer speaks for it.
+  if (found == r.names_.end() || found->second.member_id != seat.member_id
+      || found->second.holder != seat.holder) {
+    co_return;
+  }
+  if (reason == leave_reason::disconnected && found->second.token_index != 0) {
+    co_await hold(r, found->second, seat.name);
+    co_return;
+  }
+  revoke_token(found->second);
   r.names_.erase(found);
   unlist_if_empty(r);
   room_message left = member_left{seat.member_id, reason};
   co_await enqueue(r.inbox_, std::move(left));
+}
+
+net::awaitable<void> hub::state::hold(room& r, name_entry& entry, std::string name) {
+  entry.holder = nullptr;
+  const std::uint32_t hold = ++entry.holds;
+  const std::uint64_t member_id = entry.member_id;
+  counters.held_seats.fetch_add(1, std::memory_order_relaxed);
+  log_info("holding the seat of '", name, "' in room ", r.id_.key(), " for a resume");
+  auto& timer =
+      r.grace_.insert_or_assign(member_id, net::steady_timer(r.home_.strand)).first->second;
+  timer.expires_after(options.resume_grace);
+  timer.async_wait([self = shared_from_this(), target = r.shared_from_this(), name, member_id,
+                    hold](error_code ec) {
+    if (ec) return;  // resumed, or the server is shutting down
+    net::co_spawn(target->home_.strand, self->end_hold(target, name, member_id, hold),
+                  log_exception{"resume grace"});
+  });
+  room_message away = member_away{member_id};
+  co_await enqueue(r.inbox_, std::move(away));
+}
+
+net::awaitable<void> hub::state::end_hold(std::shared_ptr<room> r, std::string name,
+                                          std::uint64_t member_id, std::uint32_t hold) {
+  const auto found = r->names_.find(name);
+  // Resumed (or resumed and dropped again: a later hold) since this grace began.
+  if (found == r->names_.end() || found->second.member_id != member_id
+      || found->second.holder != nullptr || found->second.holds != hold) {
+    co_return;
+  }
+  log_info("the seat of '", name, "' in room ", r->id_.key(), " was not resumed in time");
+  counters.held_seats.fetch_sub(1, std::memory_order_relaxed);
+  counters.seats_expired.fetch_add(1, std::memory_order_relaxed);
+  r->grace_.erase(member_id);
+  revoke_token(found->second);
+  r->names_.erase(found);
+  unlist_if_empty(*r);
+  room_message left = member_left{member_id, leave_reason::disconnected};
+  co_await enqueue(r->inbox_, std::move(left));
+}
+
+net::awaitable<admission> hub::state::take_seat(std::shared_ptr<room> r, resume_token token,
+                                                std::uint64_t since, std::shared_ptr<member> who) {
+  // Looked up again on the room's strand: another resume with the same token may have won.
+  const auto known = find_token(token);
+  if (!known || known->target.lock() != r) co_return wire_code::invalid_token;
+  const auto found = r->names_.find(known->name);
+  if (!r->listed_ || found == r->names_.end() || found->second.member_id != known->member_id) {
+    co_return wire_code::invalid_token;
+  }
+  if (since > r->seq_) co_return wire_code::since_ahead;
+  auto& entry = found->second;
+  if (entry.holder == nullptr) {
+    counters.held_seats.fetch_sub(1, std::memory_order_relaxed);
+    r->grace_.erase(known->member_id);  // cancels its wait
+  }
+  entry.holder = who.get();
+  ++entry.holds;
+  auto next = issue_token(*r, known->name, entry);  // the one shown is used up
+  const member* holder = who.get();
+  room_message back = member_resumed{known->member_id, std::move(who), since, std::move(next)};
+  co_await enqueue(r->inbox_, std::move(back));
+  co_return membership{std::move(r), known->member_id, known->name, holder};
+}
+
+std::string hub::state::issue_token(room& r, const std::string& name, name_entry& entry) {
+  revoke_token(entry);
+  const std::lock_guard lock(tokens_mutex);
+  for (;;) {
+    auto token = resume_token::generate();
+    const auto index = token.index();
+    // Index 0 means "no token"; a used index (2^-64 per pair) draws again.
+    if (index == 0 || tokens.contains(index)) continue;
+    auto text = token.text();
+    tokens.emplace(index, token_entry{token, r.weak_from_this(), entry.member_id, name});
+    entry.token_index = index;
+    return text;
+  }
+}
+
+void hub::state::revoke_token(name_entry& entry) {
+  if (entry.token_index == 0) return;
+  const std::lock_guard lock(tokens_mutex);
+  tokens.erase(std::exchange(entry.token_index, 0));
+}
+
+std::optional<hub::state::token_entry> hub::state::find_token(const resume_token& token) {
+  const std::lock_guard lock(tokens_mutex);
+  const auto found = tokens.find(token.index());
+  if (found == tokens.end() || !found->second.token.matches(token)) return std::nullopt;
+  return found->second;
 }
 
 void hub::state::unlist_if_empty(room& r) {
@@ -326,13 +514,19 @@ void hub::state::handle(room& r, member_joined& joined) {
   room_event welcome = event;
   const auto names = member_names(r);
   welcome.members = names;
-  const auto roster = std::make_shared<const frame>(serialize(welcome));
+  welcome.epoch = r.epoch_;
+  welcome.token = joined.token;
+  // The recent chat comes in the same frame as the welcome: every message in it precedes this
+  // join, and every live event follows it.
+  const auto roster = joined.history ? bundle(serialize(welcome), r.history_.chat(), true)
+                                     : std::make_shared<const frame>(serialize(welcome));
   broadcast(r, event, nullptr, {}, personal_frame{joined.member_id, roster});
 }
 
 void hub::state::handle(room& r, member_said& said) {
   const auto seat = find_seat(r, said.member_id);
-  if (seat == r.members_.end()) return;  // removed (slow consumer) after it sent this
+  // Removed (slow consumer) after it sent this, or its seat was resumed on another connection.
+  if (seat == r.members_.end() || seat->who.get() != said.from) return;
   room_event event = event_for(r, room_event_kind::message, seat->name);
   event.text = said.text;
   broadcast(r, event, nullptr, said.arrived);
@@ -345,11 +539,50 @@ void hub::state::handle(room& r, member_left& left) {
   r.members_.erase(seat);
   r.users_.store(r.members_.size(), std::memory_order_relaxed);
   counters.members.fetch_sub(1, std::memory_order_relaxed);
-  if (!r.lanes_.empty()) lanes_remove(r, {leaver});
+  if (!r.lanes_.empty() && leaver.who) lanes_remove(r, {leaver});
   room_event event = event_for(r, room_event_kind::leave, leaver.name);
   event.reason = left.reason;
   // Someone who asked to leave gets the notice too, as the acknowledgement.
   broadcast(r, event, left.reason == leave_reason::left ? &leaver : nullptr);
+}
+
+void hub::state::handle(room& r, member_away& away) {
+  const auto seat = find_seat(r, away.member_id);
+  if (seat == r.members_.end() || !seat->who) return;
+  if (!r.lanes_.empty()) lanes_remove(r, {*seat});
+  // No event: for the others the member is still there until its grace ends. What it misses is
+  // in the history.
+  seat->who.reset();
+}
+
+void hub::state::handle(room& r, member_resumed& back) {
+  const auto seat = find_seat(r, back.member_id);
+  if (seat == r.members_.end()) {
+    // Evicted between the resume and now (its old connection was slow): join again.
+    back.who->restart();
+    return;
+  }
+  if (seat->who) {  // the old connection is still open: it gives way
+    if (!r.lanes_.empty()) lanes_remove(r, {*seat});
+    seat->who->replaced();
+  }
+  seat->who = std::move(back.who);
+  const auto missed = r.history_.after(back.since);
+  const auto names = member_names(r);
+  const resume_ack ack{.room = r.id_,
+                       .name = seat->name,
+                       .users = r.members_.size(),
+                       .members = names,
+                       .epoch = r.epoch_,
+                       .token = back.token,
+                       .recovered = missed.has_value(),
+                       .missed = missed ? missed->size() : 0,
+                       .last = r.seq_};
+  // Delivered here, before the member rejoins its lane: the lane hands it only later events.
+  seat->who->deliver(bundle(serialize(ack), missed ? *missed : std::vector<shared_frame>{}, false));
+  if (!r.lanes_.empty()) lanes_add(r, *seat);
+  counters.resumes.fetch_add(1, std::memory_order_relaxed);
+  if (!missed) counters.resumes_unrecovered.fetch_add(1, std::memory_order_relaxed);
 }
 
 void hub::state::handle(room& r, room_drain& /*drain*/) {
@@ -357,8 +590,13 @@ void hub::state::handle(room& r, room_drain& /*drain*/) {
   // lanes, which tell their members after it): the members' closes come after it.
   if (r.lanes_.empty()) {
     for (const auto& seat : r.members_)
-      seat.who->room_closing();
+      if (seat.who) seat.who->room_closing();
   }
+  // Held seats end with the room; their timers must not keep the server running.
+  counters.held_seats.fetch_sub(r.grace_.size(), std::memory_order_relaxed);
+  r.grace_.clear();
+  for (auto& [name, entry] : r.names_)
+    revoke_token(entry);
   for (const auto& lane : r.lanes_)
     lane->close_all();
   counters.members.fetch_sub(r.members_.size(), std::memory_order_relaxed);
@@ -371,7 +609,9 @@ void hub::state::handle(room& r, found_slow& found) {
   // Members that left or were evicted since the lane found them are gone already.
   std::vector<room::seat> slow;
   for (const auto id : found.member_ids) {
-    if (const auto seat = find_seat(r, id); seat != r.members_.end()) slow.push_back(*seat);
+    // A seat held for a resume gets nothing, so it is not slow.
+    if (const auto seat = find_seat(r, id); seat != r.members_.end() && seat->who)
+      slow.push_back(*seat);
   }
   if (!slow.empty()) evict_and_tell(r, std::move(slow));
 }
@@ -420,6 +660,9 @@ std::vector<room::seat> hub::state::hand_out(room& r, const room_event& event,
   const auto shared =
       std::make_shared<const frame>(serialize(event), arrived, timed ? recipients : 0);
   counters.broadcasts_by_shard[r.home_.index].value.fetch_add(1, std::memory_order_relaxed);
+  r.history_.record(event.seq, shared,
+                    event.kind == room_event_kind::message ? room_history::kind::chat
+                                                           : room_history::kind::membership);
   std::vector<room::seat> slow;
   std::uint32_t undelivered = 1;  // the reference held here
   if (!r.lanes_.empty()) {
@@ -437,6 +680,10 @@ std::uint32_t hub::state::deliver_to(const std::vector<room::seat>& seats,
                                      std::vector<room::seat>& slow) {
   std::uint32_t undelivered = 0;
   for (const auto& seat : seats) {
+    if (!seat.who) {  // held for a resume: the history keeps the event for it
+      ++undelivered;
+      continue;
+    }
     const bool personal = seat.member_id == instead.member_id && instead.frame;
     const auto outcome = seat.who->deliver(personal ? instead.frame : shared);
     if (outcome != delivery::queued) ++undelivered;
@@ -528,7 +775,8 @@ void hub::state::evict_all(room& r, const std::vector<room::seat>& slow) {
     counters.members.fetch_sub(1, std::memory_order_relaxed);
     counters.evictions.fetch_add(1, std::memory_order_relaxed);
     if (const auto name = r.names_.find(seat.name);
-        name != r.names_.end() && name->second == seat.member_id) {
+        name != r.names_.end() && name->second.member_id == seat.member_id) {
+      revoke_token(name->second);
       r.names_.erase(name);
     }
     log_info("evicting slow consumer '", seat.name, "' from room ", r.id_.key());
@@ -560,27 +808,43 @@ const hub_counters& hub::counters() const noexcept {
   return state_->counters;
 }
 
-net::awaitable<admission> hub::create(room_id id, std::string name, std::shared_ptr<member> who) {
-  return admit(room_event_kind::create, id, std::move(name), std::move(who));
+net::awaitable<admission> hub::create(room_id id, std::string name, std::shared_ptr<member> who,
+                                      admission_wishes wishes) {
+  return admit(room_event_kind::create, id, std::move(name), std::move(who), wishes);
 }
 
-net::awaitable<admission> hub::join(room_id id, std::string name, std::shared_ptr<member> who) {
-  return admit(room_event_kind::join, id, std::move(name), std::move(who));
+net::awaitable<admission> hub::join(room_id id, std::string name, std::shared_ptr<member> who,
+                                    admission_wishes wishes) {
+  return admit(room_event_kind::join, id, std::move(name), std::move(who), wishes);
 }
 
 net::awaitable<admission> hub::admit(room_event_kind kind, room_id id, std::string name,
-                                     std::shared_ptr<member> who) {
+                                     std::shared_ptr<member> who, admission_wishes wishes) {
   // On the strand of the room's shard, which owns the number, the names and the room.
   co_return co_await net::co_spawn(state_->shard_of(id).strand,
-                                   state_->admit(kind, id, std::move(name), std::move(who)),
+                                   state_->admit(kind, id, std::move(name), std::move(who), wishes),
                                    net::use_awaitable);
+}
+
+net::awaitable<admission> hub::resume(const resume_seat& request, std::shared_ptr<member> who) {
+  const auto token = resume_token::parse(request.token);
+  if (!token || !state_->offers_resume()) co_return wire_code::invalid_token;
+  const auto known = state_->find_token(*token);
+  auto target = known ? known->target.lock() : nullptr;
+  if (!target) co_return wire_code::invalid_token;
+  // Checked before anything changes: a token shown for the wrong room stays good for its own.
+  if (request.room && !(*request.room == target->id_)) co_return wire_code::wrong_room;
+  auto& strand = target->home_.strand;
+  co_return co_await net::co_spawn(
+      strand, state_->take_seat(std::move(target), *token, request.since, std::move(who)),
+      net::use_awaitable);
 }
 
 net::awaitable<void> hub::say(const membership& seat, std::string text,
                               frame::clock::time_point arrived) {
   // Straight into the room's inbox from the member's own strand: chat needs no registry lookup,
   // so it does not queue behind the shard's strand.
-  room_message said = member_said{seat.member_id, std::move(text), arrived};
+  room_message said = member_said{seat.member_id, std::move(text), arrived, seat.holder};
   co_await enqueue(seat.handle->inbox_, std::move(said));
 }
 

@@ -13,8 +13,8 @@ namespace roomcast {
 namespace {
 
 // Every code a rejection can carry, in the order of server_metrics::rejections.
-constexpr std::array rejection_codes = {4000, 4001, 4002, 4003, 4004, 4005, 4006, 4007,
-                                        4008, 4009, 5001, 5002, 5003, 5004, 5005, 5006};
+constexpr std::array rejection_codes = {4000, 4001, 4002, 4003, 4004, 4005, 4006, 4007, 4008, 4009,
+                                        4010, 4011, 4012, 5001, 5002, 5003, 5004, 5005, 5006};
 static_assert(rejection_codes.size() + 1 == std::tuple_size_v<decltype(server_metrics::rejections)>,
               "one counter per code, and a spare last one");
 
@@ -96,6 +96,16 @@ std::string render_prometheus(const server_metrics& server, const hub_counters& 
   single(out, "roomcast_slow_consumers_total", "counter",
          "Clients evicted because their outbox was full (close 1008).",
          hub.evictions.load(relaxed));
+  single(out, "roomcast_held_seats", "gauge",
+         "Seats kept for a resume after their connection dropped.", hub.held_seats.load(relaxed));
+  single(out, "roomcast_resumes_total", "counter", "Seats taken back with a resume token.",
+         hub.resumes.load(relaxed));
+  single(out, "roomcast_resumes_unrecovered_total", "counter",
+         "Resumes whose missed events were no longer all in the room's history.",
+         hub.resumes_unrecovered.load(relaxed));
+  single(out, "roomcast_resume_expiries_total", "counter",
+         "Held seats whose --resume-grace ran out (the member left, disconnected).",
+         hub.seats_expired.load(relaxed));
   single(out, "roomcast_rate_limit_closes_total", "counter",
          "Clients closed for flooding (close 1008).", server.rate_limit_closes.load(relaxed));
   single(out, "roomcast_handshake_failures_total", "counter",

@@ -36,6 +36,10 @@ constexpr auto code_descriptions = std::to_array<code_description>({
     {wire_code::already_in_room, "already_in_room", "You are already in a room; leave it first."},
     {wire_code::rate_limited, "rate_limited",
      "You are sending too fast; that message was dropped."},
+    {wire_code::invalid_token, "invalid_token",
+     "That resume token is not valid (unknown, expired or already used)."},
+    {wire_code::wrong_room, "wrong_room", "That resume token belongs to another room."},
+    {wire_code::since_ahead, "since_ahead", "`since` is beyond the room's last event."},
     {wire_code::room_exists, "room_exists", "That room number already exists."},
     {wire_code::name_taken, "name_taken", "That name is already used in this room."},
     {wire_code::room_full, "room_full", "That room is full."},
@@ -113,7 +117,7 @@ rejection rejection::of_admission(wire_code code, const json::object& frame) {
 
 namespace {
 
-enum class command_kind { create, join, say, leave, unknown };
+enum class command_kind { create, join, say, leave, resume, unknown };
 
 // The seed client's Send button passes its click event as `type`, which JSON.stringify turns
 // into {"isTrusted":true}; so an object, like a missing or empty type, means "chat".
@@ -125,7 +129,16 @@ command_kind classify(const json::value* type) noexcept {
   if (*name == "create") return command_kind::create;
   if (*name == "join") return command_kind::join;
   if (*name == "leave") return command_kind::leave;
+  if (*name == "resume") return command_kind::resume;
   return command_kind::unknown;
+}
+
+// An optional boolean field: absent is false; any other type is a refusal.
+std::optional<bool> optional_flag(const json::object& frame, std::string_view key) {
+  const auto* value = frame.if_contains(key);
+  if (value == nullptr || value->is_null()) return false;
+  if (const auto* flag = value->if_bool()) return *flag;
+  return std::nullopt;
 }
 
 template <class Admission>
@@ -138,7 +151,32 @@ parse_result parse_admission(const json::object& frame) {
                   ? rules::normalize_name(std::string_view(raw_name->get_string()))
                   : std::nullopt;
   if (!name) return rejection::of_admission(wire_code::invalid_name, frame);
-  return command{Admission{*room, std::move(*name)}};
+  const auto history = optional_flag(frame, "history");
+  const auto resume = optional_flag(frame, "resume");
+  if (!history || !resume) return rejection::of_admission(wire_code::invalid_field, frame);
+  return command{Admission{*room, std::move(*name), {.history = *history, .resume = *resume}}};
+}
+
+parse_result parse_resume(const json::object& frame) {
+  const auto* token = frame.if_contains("token");
+  const auto* since = frame.if_contains("since");
+  if (token == nullptr || !token->is_string() || since == nullptr)
+    return rejection{wire_code::invalid_field};
+  // A count of events: a non-negative integer, however the client's JSON wrote it.
+  std::uint64_t last_seen = 0;
+  if (const auto* number = since->if_int64(); number && *number >= 0) {
+    last_seen = static_cast<std::uint64_t>(*number);
+  } else if (const auto* big = since->if_uint64()) {
+    last_seen = *big;
+  } else {
+    return rejection{wire_code::invalid_field};
+  }
+  std::optional<room_id> room;
+  if (const auto* room_value = frame.if_contains("roomId"); room_value && !room_value->is_null()) {
+    room = room_id::from_json(*room_value);
+    if (!room) return rejection{wire_code::invalid_room_id};
+  }
+  return command{resume_seat{std::string(token->get_string()), last_seen, room}};
 }
 
 parse_result parse_say(const json::object& frame, std::size_t max_text) {
@@ -176,6 +214,8 @@ parse_result parse_command(std::string_view frame, std::size_t max_text) noexcep
         return parse_say(object, max_text);
       case command_kind::leave:
         return command{leave_room{}};
+      case command_kind::resume:
+        return parse_resume(object);
       case command_kind::unknown:
         break;
     }
@@ -238,9 +278,19 @@ std::string notice_text(const room_event& event) {
 
 }  // namespace
 
+namespace {
+json::array roster_of(std::span<const std::string_view> members) {
+  json::array roster;
+  roster.reserve(members.size());
+  for (const auto member : members)
+    roster.emplace_back(member);
+  return roster;
+}
+}  // namespace
+
 std::string serialize(const room_event& event) {
   json::object frame;
-  frame.reserve(10);
+  frame.reserve(12);
   frame["code"] = static_cast<int>(wire_code::ok);
   frame["event"] = token(event.kind);
   frame["roomId"] = event.room.to_json();
@@ -254,14 +304,38 @@ std::string serialize(const room_event& event) {
   const bool admission =
       event.kind == room_event_kind::create || event.kind == room_event_kind::join;
   if (admission && !event.members.empty()) {  // the newcomer's roster (see docs/protocol.md)
-    json::array members;
-    members.reserve(event.members.size());
-    for (const auto member : event.members)
-      members.emplace_back(member);
-    frame["members"] = std::move(members);
+    frame["members"] = roster_of(event.members);
   }
   if (event.kind == room_event_kind::leave) frame["reason"] = token(event.reason);
+  if (!event.epoch.empty()) frame["epoch"] = event.epoch;
+  if (!event.token.empty()) frame["token"] = event.token;
   return json::serialize(frame);
+}
+
+std::string serialize(const resume_ack& ack) {
+  json::object frame;
+  frame.reserve(12);
+  frame["code"] = static_cast<int>(wire_code::ok);
+  frame["event"] = "resume";
+  frame["roomId"] = ack.room.to_json();
+  frame["name"] = ack.name;
+  frame["text"] = ack.recovered ? "Reconnected." : "Reconnected; some messages may be missing.";
+  frame["users"] = ack.users;
+  frame["members"] = roster_of(ack.members);
+  frame["epoch"] = ack.epoch;
+  frame["token"] = ack.token;
+  frame["recovered"] = ack.recovered;
+  frame["missed"] = ack.missed;
+  frame["last"] = ack.last;
+  return json::serialize(frame);
+}
+
+std::string as_history(std::string_view payload) {
+  // serialize() writes an object with at least the code: "{" + fields + "}". The flag goes first,
+  // so the rest of the frame is byte for byte what the room broadcast.
+  std::string marked = R"({"history":true,)";
+  marked.append(payload.substr(1));
+  return marked;
 }
 
 std::string serialize(const rejection& refusal, std::size_t users) {

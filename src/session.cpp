@@ -108,6 +108,14 @@ class connection final : public member, public std::enable_shared_from_this<conn
               [self = shared_from_this()] { self->carry_out(self->lifecycle_.on_restart()); });
   }
 
+  void replaced() override {
+    net::post(strand(), [self = shared_from_this()] {
+      // The seat is another connection's now: closing must not leave or hold it.
+      self->membership_.reset();
+      self->carry_out(self->lifecycle_.on_replaced());
+    });
+  }
+
   void request_shutdown() {
     net::post(strand(), [self = shared_from_this()] {
       self->carry_out(self->lifecycle_.on_shutdown(self->in_room()));
@@ -450,9 +458,12 @@ class connection final : public member, public std::enable_shared_from_this<conn
     }
     auto& cmd = std::get<command>(parsed);
     if (auto* create = std::get_if<create_room>(&cmd)) {
-      co_await admit(room_event_kind::create, create->room, std::move(create->name));
+      co_await admit(room_event_kind::create, create->room, std::move(create->name),
+                     create->wishes);
     } else if (auto* join = std::get_if<join_room>(&cmd)) {
-      co_await admit(room_event_kind::join, join->room, std::move(join->name));
+      co_await admit(room_event_kind::join, join->room, std::move(join->name), join->wishes);
+    } else if (auto* resume = std::get_if<resume_seat>(&cmd)) {
+      co_await take_back_seat(*resume);
     } else if (!in_room()) {  // chat or leave outside a room
       co_await send_own(refusal_frame(wire_code::not_in_room));
     } else if (auto* chat = std::get_if<say>(&cmd)) {
@@ -468,7 +479,27 @@ class connection final : public member, public std::enable_shared_from_this<conn
     }
   }
 
-  net::awaitable<void> admit(room_event_kind kind, room_id room, std::string name) {
+  // A resume: the seat a token names, after a dropped connection. The hub sends the reply (the
+  // `resume` frame and the missed events) through the outbox like any room frame.
+  net::awaitable<void> take_back_seat(const resume_seat& request) {
+    if (in_room()) {
+      co_await send_own(refusal_frame(wire_code::already_in_room));
+      co_return;
+    }
+    if (context_.cluster != nullptr) {  // no tokens are issued in cluster mode (docs/cluster.md)
+      co_await send_own(refusal_frame(wire_code::invalid_token));
+      co_return;
+    }
+    auto result = co_await context_.hub.resume(request, shared_from_this());
+    if (auto* seat = std::get_if<membership>(&result)) {
+      membership_ = std::move(*seat);
+      co_return;
+    }
+    co_await send_own(refusal_frame(std::get<wire_code>(result)));
+  }
+
+  net::awaitable<void> admit(room_event_kind kind, room_id room, std::string name,
+                             admission_wishes wishes) {
     if (in_room()) {
       co_await send_own(refusal_frame(wire_code::already_in_room));
       co_return;
@@ -492,9 +523,9 @@ class connection final : public member, public std::enable_shared_from_this<conn
     // conditional operator twice (docs/architecture.md, "Toolchain traps").
     admission result;
     if (kind == room_event_kind::create) {
-      result = co_await context_.hub.create(room, std::move(name), shared_from_this());
+      result = co_await context_.hub.create(room, std::move(name), shared_from_this(), wishes);
     } else {
-      result = co_await context_.hub.join(room, std::move(name), shared_from_this());
+      result = co_await context_.hub.join(room, std::move(name), shared_from_this(), wishes);
     }
     if (auto* seat = std::get_if<membership>(&result)) {
       membership_ = std::move(*seat);

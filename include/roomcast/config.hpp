@@ -53,6 +53,11 @@ struct hub_options {
   std::size_t fanout_threshold = 128;
   std::size_t fanout_lanes = 0;   ///< lanes of such a room, spread over the threads; 0: one each
   std::size_t fanout_chunk = 32;  ///< deliveries a lane makes before other work gets a turn
+  /** Events a room keeps for newcomers' history and for resumes; 0: neither is offered. */
+  std::size_t history_events = 100;
+  std::size_t history_bytes = 64 * 1024;  ///< cap on a room's kept events, in payload bytes
+  /** How long a member that asked for resume keeps its seat after its connection drops. */
+  std::chrono::milliseconds resume_grace{30'000};
 };
 
 /** Cluster mode (docs/cluster.md): rooms span the nodes that share one Redis. */

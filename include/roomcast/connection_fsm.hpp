@@ -69,6 +69,7 @@ enum class ending : std::uint8_t {
   idle_timeout,      ///< silent through a ping
   shutdown,          ///< the server is shutting down (close 1001)
   restarted,         ///< cluster mode: the node lost track of the room (close 1012)
+  replaced,          ///< another connection resumed its seat (close 4100)
 };
 
 /** The log text for `why` ("idle timeout", "slow consumer (close 1008)", ...). */
@@ -148,6 +149,9 @@ class connection_fsm {
   /** Cluster mode: the node lost track of the member's room; close 1012 so that the client
    * reconnects and joins again. */
   decision on_restart();
+  /** Another connection resumed this one's seat with its token: close 4100 (the client must not
+   * reconnect: its seat lives on elsewhere). */
+  decision on_replaced();
 
  private:
   decision start_closing(ending why, std::uint16_t code, std::string_view reason,

@@ -35,6 +35,9 @@ struct membership {
   std::shared_ptr<class room> handle;
   std::uint64_t member_id;
   std::string name;
+  /** The connection that holds the seat. After a resume on another connection, the old one's
+   * say and leave are ignored: the seat is no longer its own. */
+  const member* holder = nullptr;
 
   /** Members in the room now (read from any thread). */
   std::size_t users() const noexcept;
@@ -58,6 +61,11 @@ struct hub_counters {
   std::atomic<std::size_t> rooms{0};
   std::atomic<std::size_t> members{0};
   std::atomic<std::uint64_t> evictions{0};
+  /** Seats kept for a resume after their connection dropped. */
+  std::atomic<std::size_t> held_seats{0};
+  std::atomic<std::uint64_t> resumes{0};              ///< seats taken back
+  std::atomic<std::uint64_t> resumes_unrecovered{0};  ///< of them, with events lost from history
+  std::atomic<std::uint64_t> seats_expired{0};        ///< held seats whose grace ran out
   /** Room events serialized once and handed out, counted by each shard on its own strand. */
   std::vector<shard_counter> broadcasts_by_shard;
 
@@ -80,11 +88,20 @@ class hub {
   /** Makes room `id` with `who` as its first member; `room_exists` if the number is taken,
    * `too_many_rooms` at --max-rooms (counted over every shard). */
   boost::asio::awaitable<admission> create(room_id id, std::string name,
-                                           std::shared_ptr<member> who);
+                                           std::shared_ptr<member> who,
+                                           admission_wishes wishes = {});
 
   /** Adds `who` to room `id`; `no_such_room`, `name_taken` if the name is used there, or
-   * `room_full` at --max-members. */
-  boost::asio::awaitable<admission> join(room_id id, std::string name, std::shared_ptr<member> who);
+   * `room_full` at --max-members. With `wishes.history`, the newcomer's own frame is followed
+   * by the room's recent chat; with `wishes.resume`, it carries a resume token. */
+  boost::asio::awaitable<admission> join(room_id id, std::string name, std::shared_ptr<member> who,
+                                         admission_wishes wishes = {});
+
+  /** Gives the seat that `request.token` names to `who`: the room sends it a `resume` frame with
+   * a new token, then the events after `request.since` (when its history still has them all),
+   * then live events. A connection still holding the seat is told `member::replaced`.
+   * `invalid_token`, `wrong_room` or `since_ahead` otherwise; nothing changes then. */
+  boost::asio::awaitable<admission> resume(const resume_seat& request, std::shared_ptr<member> who);
 
   /** Queues a chat message; waits while the room's inbox is full. `seat` must stay valid until
    * this completes (the caller owns it). A message from a member the room has since removed is
@@ -93,7 +110,9 @@ class hub {
                                    frame::clock::time_point arrived = frame::clock::now());
 
   /** Removes the member: its name is free at once, and the room tells the others (and the leaver,
-   * when `reason` is `left`) after every message the member sent before. Idempotent. */
+   * when `reason` is `left`) after every message the member sent before. Idempotent.
+   * A member with a resume token whose connection dropped (`disconnected`) keeps its seat for
+   * --resume-grace instead, silently, and leaves only if nobody resumes it by then. */
   boost::asio::awaitable<void> leave(membership seat, leave_reason reason);
 
   /** Server shutdown: each room hands out the events it has already accepted, then tells its
@@ -104,7 +123,7 @@ class hub {
 
  private:
   boost::asio::awaitable<admission> admit(room_event_kind kind, room_id id, std::string name,
-                                          std::shared_ptr<member> who);
+                                          std::shared_ptr<member> who, admission_wishes wishes);
 
   struct state;
   std::shared_ptr<state> state_;

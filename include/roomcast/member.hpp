@@ -87,6 +87,10 @@ class member {
    * client join again. Called on the cluster's strand; must not block. The single-node hub never
    * calls it, hence the default. */
   virtual void restart() {}
+  /** Another connection has resumed this member's seat (a resume token shown while this
+   * connection was still open): this one no longer speaks for the member and must close (4100).
+   * Called on the room's shard strand; must not block. */
+  virtual void replaced() {}
 };
 
 }  // namespace roomcast

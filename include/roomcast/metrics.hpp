@@ -55,7 +55,7 @@ struct server_metrics {
   /** Upgrade requests from a trusted proxy whose X-Forwarded-For named the client. */
   std::atomic<std::uint64_t> forwarded_for_used{0};
   /** Refusals by wire code, indexed by rejection_index(). */
-  std::array<std::atomic<std::uint64_t>, 17> rejections{};
+  std::array<std::atomic<std::uint64_t>, 20> rejections{};
   /** The most bytes ever waiting in one connection's outbox (queued, not yet written). */
   std::atomic<std::size_t> outbox_high_water_bytes{0};
   /** From a chat message's arrival to its hand-off to the last recipient's socket. */

@@ -29,6 +29,9 @@ enum class wire_code : int {
   not_in_room = 4007,      ///< chat or leave before create/join
   already_in_room = 4008,  ///< create/join while in a room
   rate_limited = 4009,     ///< more frames than --rate-limit allows; the frame was dropped
+  invalid_token = 4010,    ///< resume: no seat holds this token (unknown, expired, used, forged)
+  wrong_room = 4011,       ///< resume: the frame's roomId is not the token's room
+  since_ahead = 4012,      ///< resume: `since` is beyond the room's last event
   room_exists = 5001,
   name_taken = 5002,
   room_full = 5003,  ///< join of a room with --max-members members
@@ -67,20 +70,34 @@ class room_id {
   bool as_number_;
 };
 
+/** What a newcomer asks for besides its seat (both off for the seed client). */
+struct admission_wishes {
+  bool history = false;  ///< the room's recent chat, before live events
+  bool resume = false;   ///< a resume token: the seat outlives a dropped connection
+};
+
 struct create_room {
   room_id room;
   std::string name;
+  admission_wishes wishes = {};
 };
 struct join_room {
   room_id room;
   std::string name;
+  admission_wishes wishes = {};
+};
+/** Take back a seat held since a dropped connection, and the events after `since`. */
+struct resume_seat {
+  std::string token;
+  std::uint64_t since = 0;
+  std::optional<room_id> room;  ///< when given, must be the token's room
 };
 struct say {
   std::string text;
 };
 struct leave_room {};
 
-using command = std::variant<create_room, join_room, say, leave_room>;
+using command = std::variant<create_room, join_room, say, leave_room, resume_seat>;
 
 /** Why a client frame was refused. `room` and `name` echo the frame's own `roomId` and `name`
  * (null when absent) for refusals that leave the client outside any room: the seed client leaves
@@ -128,9 +145,30 @@ struct room_event {
   std::span<const std::string_view> members =
       {};  ///< the roster, for a newcomer; sent when not empty
   leave_reason reason = leave_reason::left;
+  std::string_view epoch = {};  ///< the room's epoch, for a newcomer; sent when not empty
+  std::string_view token = {};  ///< the newcomer's resume token; sent when not empty
 };
 
 std::string serialize(const room_event& event);
+
+/** The first frame of a resumed connection: its seat, the room as it is now, and what follows. */
+struct resume_ack {
+  const room_id& room;
+  std::string_view name;
+  std::size_t users;
+  std::span<const std::string_view> members;
+  std::string_view epoch;
+  std::string_view token;  ///< the next token: each one is good for one resume
+  bool recovered;          ///< the `missed` events after `since` follow; else some are lost
+  std::size_t missed;
+  std::uint64_t last;  ///< the room's last event before live ones
+};
+
+std::string serialize(const resume_ack& ack);
+
+/** A chat event's JSON (`payload`, an object as serialize wrote it) marked `"history":true`,
+ * for a newcomer who asked for the recent chat. */
+std::string as_history(std::string_view payload);
 
 /** A refusal, sent only to the requester; `users` is the size of the requester's room (0 when
  * outside one), since the seed client sets its member counter from every frame. */

@@ -42,6 +42,9 @@ inline constexpr std::uint16_t too_big = 1009;
 /** Cluster mode: the node lost track of its room (Redis restarted, events missed, the node was
  * reaped); the client should reconnect and join again. */
 inline constexpr std::uint16_t service_restart = 1012;
+/** roomcast's own (4000–4999 are for applications): another connection resumed this one's seat
+ * with its resume token; the client must not reconnect. */
+inline constexpr std::uint16_t replaced = 4100;
 }  // namespace close_code
 
 /** Whether `code` may appear in a close frame: 1000–1003, 1007–1014 and 3000–4999. The rest is

@@ -150,3 +150,26 @@ TEST_CASE("cluster mode is off by default, and its flags are checked") {
   check_bad(parse({"--node-timeout", "10"}), "--node-timeout");
   check_bad(parse({"--node-timeout", "5s"}), "5s");
 }
+
+TEST_CASE("history and resume settings: defaults, flags, environment, bad values") {
+  const auto plain = parse({});
+  REQUIRE(plain.settings);
+  CHECK(plain.settings->hub.history_events == 100);
+  CHECK(plain.settings->hub.history_bytes == 65536);
+  CHECK(plain.settings->hub.resume_grace == std::chrono::milliseconds(30'000));
+
+  const auto set = parse({"--history", "0", "--history-bytes", "4096", "--resume-grace", "500"},
+                         {{"ROOMCAST_HISTORY", "7"}});
+  REQUIRE(set.settings);
+  CHECK(set.settings->hub.history_events == 0);  // the flag wins
+  CHECK(set.settings->hub.history_bytes == 4096);
+  CHECK(set.settings->hub.resume_grace == std::chrono::milliseconds(500));
+  CHECK(parse({}, {{"ROOMCAST_RESUME_GRACE", "1000"}}).settings->hub.resume_grace
+        == std::chrono::milliseconds(1000));
+
+  check_bad(parse({"--history", "-1"}), "--history");
+  check_bad(parse({"--history", "lots"}), "--history");
+  check_bad(parse({"--history-bytes", "10"}), "--history-bytes");
+  check_bad(parse({"--resume-grace", "0"}), "--resume-grace");
+  check_bad(parse({}, {{"ROOMCAST_HISTORY", "x"}}), "ROOMCAST_HISTORY");
+}

@@ -218,6 +218,16 @@ TEST_CASE("a member whose node lost track of its room gets close 1012, once, whi
   CHECK(upgrading.on_restart() == decision{});
 }
 
+TEST_CASE("a connection whose seat was resumed elsewhere gets close 4100, once, while open") {
+  auto fsm = in_state(state::open);
+  CHECK(fsm.on_replaced() == close_with(ws::close_code::replaced, "resumed elsewhere"));
+  CHECK(fsm.current() == state::closing);
+  CHECK(fsm.why_ended() == ending::replaced);
+  CHECK(fsm.on_replaced() == decision{});
+  auto http = in_state(state::http);
+  CHECK(http.on_replaced() == decision{});
+}
+
 TEST_CASE("the idle tick pings a silent client, then drops it") {
   auto fsm = in_state(state::open);
   SECTION("heard since the last tick: nothing") {

@@ -34,7 +34,34 @@ struct mock_member : member {
   }
   int closing_calls = 0;
   std::function<void()> on_closing;
+  // Not mocks either: counted, for the resume tests.
+  void replaced() override { ++replaced_calls; }
+  void restart() override { ++restart_calls; }
+  int replaced_calls = 0;
+  int restart_calls = 0;
 };
+
+// The JSON of each WebSocket text frame in `wire`: a newcomer's history and a resume's missed
+// events come in one frame object with their welcome, as consecutive frames. Server frames are
+// unmasked: a 2-byte header, then a 16- or 64-bit length when the 7-bit one says 126 or 127.
+std::vector<json::object> text_frames(const std::string& wire) {
+  std::vector<json::object> out;
+  std::size_t at = 0;
+  while (at + 2 <= wire.size()) {
+    std::size_t length = static_cast<unsigned char>(wire[at + 1]) & 0x7FU;
+    std::size_t header = 2;
+    const int extra = length == 126 ? 2 : length == 127 ? 8 : 0;
+    if (extra > 0) {
+      length = 0;
+      for (int i = 0; i < extra; ++i)
+        length = (length << 8) | static_cast<unsigned char>(wire[at + 2 + i]);
+      header += extra;
+    }
+    out.push_back(json::parse(wire.substr(at + header, length)).as_object());
+    at += header + length;
+  }
+  return out;
+}
 
 // A mock member that accepts every frame and keeps it, parsed, for later checks.
 struct recording_member {
@@ -42,9 +69,11 @@ struct recording_member {
   std::vector<json::object> frames;
   delivery answer = delivery::queued;
   std::unique_ptr<trompeloeil::expectation> accept_all =
-      NAMED_ALLOW_CALL(*mock, deliver(_))
-          .LR_SIDE_EFFECT(frames.push_back(json::parse(_1->payload()).as_object()))
-          .LR_RETURN(answer);
+      NAMED_ALLOW_CALL(*mock, deliver(_)).LR_SIDE_EFFECT(keep(*_1)).LR_RETURN(answer);
+  void keep(const frame& got) {
+    for (auto& f : text_frames(got.bytes))
+      frames.push_back(std::move(f));
+  }
   int closing_calls() const { return mock->closing_calls; }
 
   std::vector<std::string> texts_of(std::string_view event) const {
@@ -497,4 +526,272 @@ TEST_CASE_METHOD(big_room_fixture,
   for (const auto* who : {&alice, &bob, &carol, &dave})
     CHECK(who->closing_calls() == 1);
   CHECK(rooms.counters().members == 0);
+}
+
+// --- History and resume ----------------------------------------------------------------------
+
+namespace {
+
+// History on, resume after a grace the test ends itself (or 1 ms where it waits for the end).
+struct resume_fixture : hub_fixture {
+  explicit resume_fixture(std::size_t history = 100,
+                          std::chrono::milliseconds grace = std::chrono::minutes(1))
+      : hub_fixture(hub_options{.room_inbox = 4,
+                                .max_rooms = 3,
+                                .max_members = 3,
+                                .history_events = history,
+                                .resume_grace = grace}) {}
+
+  static constexpr admission_wishes both{.history = true, .resume = true};
+
+  membership enter_with(room_event_kind kind, std::string_view room, std::string name,
+                        const recording_member& who, admission_wishes wishes) {
+    auto result = run(kind == room_event_kind::create
+                          ? rooms.create(room_number(room), name, who.mock, wishes)
+                          : rooms.join(room_number(room), name, who.mock, wishes));
+    REQUIRE(std::holds_alternative<membership>(result));
+    return std::get<membership>(std::move(result));
+  }
+  admission resume(std::string token, std::uint64_t since, const recording_member& who,
+                   std::optional<std::string_view> room = std::nullopt) {
+    resume_seat request{std::move(token), since, std::nullopt};
+    if (room) request.room = room_number(*room);
+    return run(rooms.resume(request, who.mock));
+  }
+  wire_code resume_refused(std::string token, std::uint64_t since, const recording_member& who,
+                           std::optional<std::string_view> room = std::nullopt) {
+    const auto result = resume(std::move(token), since, who, room);
+    REQUIRE(std::holds_alternative<wire_code>(result));
+    return std::get<wire_code>(result);
+  }
+  // Runs the io_context, timers included, until `done` or a 5 s deadline.
+  template <class Done>
+  void wait_for(Done done) {
+    io.restart();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      io.run_one_for(std::chrono::milliseconds(100));
+    REQUIRE(done());
+  }
+};
+
+std::string token_of(const json::object& frame) {
+  return std::string(frame.at("token").as_string());
+}
+std::int64_t last_seq(const recording_member& who) {
+  return who.frames.back().at("seq").as_int64();
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(resume_fixture,
+                 "a newcomer who asks for history gets the recent chat, marked, then live events") {
+  recording_member alice, bob, carol;
+  const auto a = enter_with(create, "1234", "alice", alice, {});
+  run(rooms.say(a, "one"));
+  run(rooms.say(a, "two"));
+  enter_with(join, "1234", "bob", bob, {.history = true});
+  run(rooms.say(a, "three"));
+
+  REQUIRE(bob.frames.size() == 4);
+  CHECK(bob.frames[0].at("event") == "join");
+  CHECK(bob.frames[0].at("members") == json::array{"alice", "bob"});
+  CHECK(bob.frames[0].at("epoch").as_string().size() == 16);
+  CHECK_FALSE(bob.frames[0].contains("token"));  // it did not ask for resume
+  for (int i : {1, 2}) {
+    CHECK(bob.frames[i].at("history") == true);
+    CHECK(bob.frames[i].at("event") == "message");
+  }
+  CHECK(bob.frames[1].at("text") == "one");
+  CHECK(bob.frames[1].at("seq") == 2);
+  CHECK(bob.frames[2].at("text") == "two");
+  CHECK_FALSE(bob.frames[3].contains("history"));  // live
+  CHECK(bob.frames[3].at("text") == "three");
+  CHECK(bob.frames[3].at("seq") == 5);  // after its join (4): nothing missed, nothing twice
+
+  SECTION("without asking, a newcomer gets no history; the epoch is the room's") {
+    enter_with(join, "1234", "carol", carol, {});
+    REQUIRE(carol.frames.size() == 1);
+    CHECK(carol.frames[0].at("epoch") == bob.frames[0].at("epoch"));
+  }
+}
+
+TEST_CASE("history keeps the last --history chat messages") {
+  resume_fixture f(2);
+  recording_member alice, bob;
+  const auto a = f.enter_with(create, "1234", "alice", alice, {});
+  for (const auto* text : {"one", "two", "three"})
+    f.run(f.rooms.say(a, text));
+  f.enter_with(join, "1234", "bob", bob, {.history = true});
+  // Two events kept: "two" and "three" (the create went first).
+  CHECK(bob.texts_of("message") == std::vector<std::string>{"two", "three"});
+}
+
+TEST_CASE_METHOD(resume_fixture,
+                 "a dropped member keeps its seat silently, and a resume replays what it missed") {
+  recording_member alice, bob, bob_back;
+  const auto a = enter_with(create, "1234", "alice", alice, both);
+  const auto b = enter_with(join, "1234", "bob", bob, both);
+  const auto token = token_of(bob.frames[0]);
+  CHECK(token.size() == 32);
+  CHECK(alice.frames[0].at("token") != bob.frames[0].at("token"));
+  const auto seen = last_seq(bob);
+
+  run(rooms.leave(b, leave_reason::disconnected));
+  const auto alice_before = alice.frames.size();
+  run(rooms.say(a, "while you were away"));
+  run(rooms.say(a, "and again"));
+  REQUIRE(alice.frames.size() == alice_before + 2);  // no leave notice
+  CHECK(alice.frames.back().at("users") == 2);       // bob still counts
+  CHECK(rooms.counters().held_seats == 1);
+
+  const auto result = resume(token, static_cast<std::uint64_t>(seen), bob_back, "1234");
+  REQUIRE(std::holds_alternative<membership>(result));
+  const auto& back = std::get<membership>(result);
+  REQUIRE(bob_back.frames.size() == 3);
+  const auto& ack = bob_back.frames[0];
+  CHECK(ack.at("event") == "resume");
+  CHECK(ack.at("recovered") == true);
+  CHECK(ack.at("missed") == 2);
+  CHECK(ack.at("name") == "bob");
+  CHECK(ack.at("users") == 2);
+  CHECK(ack.at("members") == json::array{"alice", "bob"});
+  CHECK(ack.at("epoch") == bob.frames[0].at("epoch"));
+  CHECK(ack.at("last") == seen + 2);
+  CHECK(token_of(ack) != token);
+  CHECK(bob_back.frames[1].at("text") == "while you were away");
+  CHECK(bob_back.frames[1].at("seq") == seen + 1);
+  CHECK(bob_back.frames[2].at("text") == "and again");
+  CHECK(bob_back.frames[2].at("seq") == seen + 2);
+  CHECK(rooms.counters().held_seats == 0);
+  CHECK(rooms.counters().resumes == 1);
+
+  // Live again, in both directions, and nobody heard bob leave or join.
+  run(rooms.say(back, "I'm back"));
+  CHECK(bob_back.frames.back().at("text") == "I'm back");
+  CHECK(alice.frames.back().at("text") == "I'm back");
+  CHECK(alice.texts_of("leave").empty());
+  CHECK(alice.frames.back().at("seq") == seen + 3);
+
+  SECTION("a token is good for one resume") {
+    recording_member thief;
+    CHECK(resume_refused(token, 0, thief) == wire_code::invalid_token);
+    CHECK(thief.frames.empty());
+  }
+  SECTION("the new token works the next time") {
+    run(rooms.leave(back, leave_reason::disconnected));
+    recording_member again;
+    const auto next = resume(token_of(ack), static_cast<std::uint64_t>(seen + 3), again);
+    REQUIRE(std::holds_alternative<membership>(next));
+    CHECK(again.frames.at(0).at("missed") == 0);
+  }
+}
+
+TEST_CASE_METHOD(resume_fixture, "bad resumes are refused and take nobody's seat") {
+  recording_member alice, bob, carol, mallory;
+  enter_with(create, "1234", "alice", alice, both);
+  const auto b = enter_with(join, "1234", "bob", bob, both);
+  enter_with(create, "5678", "carol", carol, both);
+  const auto token = token_of(bob.frames[0]);
+  run(rooms.leave(b, leave_reason::disconnected));
+  const auto seen = static_cast<std::uint64_t>(last_seq(alice));
+
+  CHECK(resume_refused("not a token", 0, mallory) == wire_code::invalid_token);
+  CHECK(resume_refused(std::string(32, 'A'), 0, mallory) == wire_code::invalid_token);
+  auto forged = token;  // one character off
+  forged[31] = forged[31] == 'A' ? 'B' : 'A';
+  CHECK(resume_refused(forged, 0, mallory) == wire_code::invalid_token);
+  CHECK(resume_refused(token, seen, mallory, "5678") == wire_code::wrong_room);
+  CHECK(resume_refused(token, seen + 1, mallory) == wire_code::since_ahead);
+  CHECK(mallory.frames.empty());
+  CHECK(rooms.counters().held_seats == 1);
+
+  // None of them used the token up.
+  recording_member bob_back;
+  REQUIRE(std::holds_alternative<membership>(resume(token, seen, bob_back, "1234")));
+  CHECK(bob_back.frames.at(0).at("recovered") == true);
+}
+
+TEST_CASE("a held seat whose grace runs out leaves as disconnected, and its token dies") {
+  resume_fixture f(100, std::chrono::milliseconds(1));
+  recording_member alice, bob, late;
+  f.enter_with(create, "1234", "alice", alice, {});
+  const auto b = f.enter_with(join, "1234", "bob", bob, resume_fixture::both);
+  const auto token = token_of(bob.frames[0]);
+  f.run(f.rooms.leave(b, leave_reason::disconnected));
+  f.wait_for([&] { return alice.frames.back().at("event") == "leave"; });
+  CHECK(alice.frames.back().at("name") == "bob");
+  CHECK(alice.frames.back().at("reason") == "disconnected");
+  CHECK(alice.frames.back().at("users") == 1);
+  CHECK(f.rooms.counters().held_seats == 0);
+  CHECK(f.rooms.counters().seats_expired == 1);
+  CHECK(f.resume_refused(token, 0, late) == wire_code::invalid_token);
+  recording_member bob_again;  // the name is free
+  f.enter_with(join, "1234", "bob", bob_again, {});
+}
+
+TEST_CASE("a resume whose missed events left the history says so and sends the roster") {
+  resume_fixture f(2);
+  recording_member alice, bob, bob_back;
+  const auto a = f.enter_with(create, "1234", "alice", alice, {});
+  const auto b = f.enter_with(join, "1234", "bob", bob, resume_fixture::both);
+  const auto seen = static_cast<std::uint64_t>(last_seq(bob));
+  f.run(f.rooms.leave(b, leave_reason::disconnected));
+  for (const auto* text : {"one", "two", "three"})
+    f.run(f.rooms.say(a, text));
+  REQUIRE(std::holds_alternative<membership>(f.resume(token_of(bob.frames[0]), seen, bob_back)));
+  REQUIRE(bob_back.frames.size() == 1);
+  CHECK(bob_back.frames[0].at("recovered") == false);
+  CHECK(bob_back.frames[0].at("missed") == 0);
+  CHECK(bob_back.frames[0].at("members") == json::array{"alice", "bob"});
+  CHECK(bob_back.frames[0].at("last") == seen + 3);
+  CHECK(f.rooms.counters().resumes_unrecovered == 1);
+}
+
+TEST_CASE_METHOD(resume_fixture,
+                 "a resume while the old connection is open replaces it, and the old one is mute") {
+  recording_member alice, bob, bob_phone;
+  const auto a = enter_with(create, "1234", "alice", alice, {});
+  const auto b = enter_with(join, "1234", "bob", bob, both);
+  const auto seen = static_cast<std::uint64_t>(last_seq(bob));
+  const auto result = resume(token_of(bob.frames[0]), seen, bob_phone);
+  REQUIRE(std::holds_alternative<membership>(result));
+  CHECK(bob.mock->replaced_calls == 1);
+  CHECK(bob_phone.frames.at(0).at("recovered") == true);
+
+  // The old connection's chat and leave no longer speak for bob.
+  run(rooms.say(b, "from the old tab"));
+  run(rooms.leave(b, leave_reason::disconnected));
+  run(rooms.say(a, "hello bob"));
+  CHECK(alice.texts_of("message") == std::vector<std::string>{"hello bob"});
+  CHECK(alice.texts_of("leave").empty());
+  CHECK(bob_phone.texts_of("message") == std::vector<std::string>{"hello bob"});
+  CHECK(rooms.counters().held_seats == 0);
+}
+
+TEST_CASE_METHOD(resume_fixture,
+                 "a held seat keeps its room alive after the others left, and hears why") {
+  recording_member alice, bob, bob_back, eve;
+  const auto a = enter_with(create, "1234", "alice", alice, {});
+  const auto b = enter_with(join, "1234", "bob", bob, both);
+  const auto seen = static_cast<std::uint64_t>(last_seq(bob));
+  run(rooms.leave(b, leave_reason::disconnected));
+  run(rooms.leave(a, leave_reason::left));
+  CHECK(rooms.counters().rooms == 1);
+  CHECK(refused(join, "1234", "bob", eve) == wire_code::name_taken);  // the seat is bob's
+  REQUIRE(std::holds_alternative<membership>(resume(token_of(bob.frames[0]), seen, bob_back)));
+  REQUIRE(bob_back.frames.size() == 2);
+  CHECK(bob_back.frames[0].at("users") == 1);
+  CHECK(bob_back.frames[1].at("event") == "leave");
+  CHECK(bob_back.frames[1].at("name") == "alice");
+}
+
+TEST_CASE_METHOD(resume_fixture, "with --history 0 nobody gets a token") {
+  // The fixture's own hub has history; this one has none.
+  hub_fixture off(hub_options{.history_events = 0});
+  recording_member alice;
+  auto result = off.run(off.rooms.create(room_number("1234"), "alice", alice.mock, both));
+  REQUIRE(std::holds_alternative<membership>(result));
+  CHECK_FALSE(alice.frames.at(0).contains("token"));
+  CHECK(alice.frames.at(0).contains("epoch"));
 }

@@ -286,3 +286,68 @@ TEST_CASE("regression (fuzz_protocol): an infinite or NaN echo is dropped, the r
     CHECK_FALSE(ec);
   }
 }
+
+TEST_CASE("create and join may ask for history and a resume token, as booleans") {
+  const auto plain = parse_ok(R"({"type":"join","roomId":"1234","name":"bob"})");
+  CHECK_FALSE(std::get<join_room>(plain).wishes.history);
+  CHECK_FALSE(std::get<join_room>(plain).wishes.resume);
+  const auto both =
+      parse_ok(R"({"type":"create","roomId":"1234","name":"bob","history":true,"resume":true})");
+  CHECK(std::get<create_room>(both).wishes.history);
+  CHECK(std::get<create_room>(both).wishes.resume);
+  const auto nulls =
+      parse_ok(R"({"type":"join","roomId":"1234","name":"bob","history":null,"resume":false})");
+  CHECK_FALSE(std::get<join_room>(nulls).wishes.history);
+  const auto wrong = parse_refused(R"({"type":"join","roomId":"1234","name":"bob","resume":1})");
+  CHECK(wrong.code == wire_code::invalid_field);
+  CHECK(wrong.name == "bob");  // an admission refusal: echoed, like 4003 and 4004
+}
+
+TEST_CASE("a resume frame needs a string token and a non-negative integer since") {
+  const auto ok = parse_ok(R"({"type":"resume","token":"abc","since":7,"roomId":1234})");
+  const auto& resume = std::get<resume_seat>(ok);
+  CHECK(resume.token == "abc");
+  CHECK(resume.since == 7);
+  REQUIRE(resume.room.has_value());
+  CHECK(resume.room->key() == 1234);
+  CHECK_FALSE(std::get<resume_seat>(parse_ok(R"({"type":"resume","token":"t","since":0})"))
+                  .room.has_value());
+  for (const auto* bad :
+       {R"({"type":"resume","since":1})", R"({"type":"resume","token":"t"})",
+        R"({"type":"resume","token":5,"since":1})", R"({"type":"resume","token":"t","since":-1})",
+        R"({"type":"resume","token":"t","since":1.5})",
+        R"({"type":"resume","token":"t","since":"1"})"}) {
+    INFO(bad);
+    CHECK(parse_refused(bad).code == wire_code::invalid_field);
+  }
+  CHECK(parse_refused(R"({"type":"resume","token":"t","since":1,"roomId":"12"})").code
+        == wire_code::invalid_room_id);
+}
+
+TEST_CASE("a resume's reply and a history message serialize as documented") {
+  const auto room = *room_id::from_json(json::value("1234"));
+  const std::string_view members[] = {"alice", "bob"};
+  const auto ack = json::parse(serialize(resume_ack{.room = room,
+                                                    .name = "bob",
+                                                    .users = 2,
+                                                    .members = members,
+                                                    .epoch = "e",
+                                                    .token = "t",
+                                                    .recovered = true,
+                                                    .missed = 3,
+                                                    .last = 9}))
+                       .as_object();
+  CHECK(ack.at("code") == 200);
+  CHECK(ack.at("event") == "resume");
+  CHECK(ack.at("roomId") == "1234");
+  CHECK(ack.at("members") == json::array{"alice", "bob"});
+  CHECK(ack.at("recovered") == true);
+  CHECK(ack.at("missed") == 3);
+  CHECK(ack.at("last") == 9);
+  CHECK(ack.at("token") == "t");
+  CHECK(ack.at("epoch") == "e");
+  CHECK(ack.at("users") == 2);
+
+  const auto marked = json::parse(as_history(R"({"code":200,"seq":4})")).as_object();
+  CHECK(marked == json::object{{"history", true}, {"code", 200}, {"seq", 4}});
+}

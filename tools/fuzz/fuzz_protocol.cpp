@@ -72,7 +72,13 @@ bool is_parser_code(wire_code code) {
 }
 
 // What the frame asks for, derived from docs/protocol.md rather than from protocol.cpp.
-enum class intent { malformed, chat, create, join, leave, unknown };
+enum class intent { malformed, chat, create, join, leave, resume, unknown };
+
+// An optional boolean of create/join: absent, null or a boolean.
+bool flag_ok(const json::object& frame, std::string_view key) {
+  const auto* value = frame.if_contains(key);
+  return value == nullptr || value->is_null() || value->is_bool();
+}
 
 intent intent_of(const json::value& document) {
   if (!document.is_object()) return intent::malformed;
@@ -84,6 +90,7 @@ intent intent_of(const json::value& document) {
   if (name == "create") return intent::create;
   if (name == "join") return intent::join;
   if (name == "leave") return intent::leave;
+  if (name == "resume") return intent::resume;
   return intent::unknown;
 }
 
@@ -310,9 +317,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       case intent::create:
       case intent::join:
-        FUZZ_CHECK(
-            refusal->code == wire_code::invalid_room_id || refusal->code == wire_code::invalid_name,
-            "code for a create/join: ", static_cast<int>(refusal->code));
+        FUZZ_CHECK(refusal->code == wire_code::invalid_room_id
+                       || refusal->code == wire_code::invalid_name
+                       || (refusal->code == wire_code::invalid_field
+                           && !(flag_ok(parsed->get_object(), "history")
+                                && flag_ok(parsed->get_object(), "resume"))),
+                   "code for a create/join: ", static_cast<int>(refusal->code));
         // The room number is checked first.
         FUZZ_CHECK((refusal->code == wire_code::invalid_room_id)
                        == (expected_room_key(parsed->get_object().if_contains("roomId")) < 0),
@@ -344,6 +354,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       case intent::leave:
         FUZZ_CHECK(false, "leave refused with ", static_cast<int>(refusal->code));
+        break;
+      case intent::resume:
+        FUZZ_CHECK(refusal->code == wire_code::invalid_field
+                       || refusal->code == wire_code::invalid_room_id,
+                   "code for a resume: ", static_cast<int>(refusal->code));
+        break;
     }
     return 0;
   }
@@ -370,6 +386,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto room = room_id::from_json(json::value(data[1] & 1 ? "0042" : "4321"));
     FUZZ_CHECK(room.has_value(), "room_id::from_json refused a valid room");
     check_event_round_trip(room_event_kind::message, *room, false, "alice", chat->text, users);
+  } else if (const auto* resume = std::get_if<resume_seat>(&cmd)) {
+    FUZZ_CHECK(expected == intent::resume, "resume from another type");
+    const auto* token = frame.if_contains("token");
+    FUZZ_CHECK(
+        token && token->is_string() && std::string_view(token->get_string()) == resume->token,
+        "resume token is not the frame's");
+    const auto* since = frame.if_contains("since");
+    FUZZ_CHECK(since && since->is_number() && !since->is_double()
+                   && json::value_to<std::uint64_t>(*since) == resume->since,
+               "resume since is not the frame's");
   } else {
     FUZZ_CHECK(expected == intent::leave, "leave from another type");
   }
