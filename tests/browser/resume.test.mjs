@@ -291,6 +291,30 @@ describe('history and resume', () => {
     });
   });
 
+  it('without a token (--history 0, as in cluster mode) the page joins again after a drop', async (t) => {
+    await withScreenshots(t, () => pages, async () => {
+      const server = await serve(['--history', '0']);
+      const proxy = await proxyTo(server);
+      const alice = await newPage(server.url);
+      const bob = await newPage(proxy.url);
+      await enterRoom(alice, 'create', '7070', 'alice');
+      await enterRoom(bob, 'join', '7070', 'bob');
+      const joined = bob.receivedFrames.map((f) => JSON.parse(f)).find((f) => f.event === 'join' && f.members);
+      assert.equal(joined.token, undefined, 'no token without history');
+
+      await dropBob(proxy, bob);
+      await waitForText(alice, '.notice-text', 'bob disconnected'); // no seat is held
+      await bringBobBack(proxy, bob);
+      await waitForMembers(alice, ['alice', 'bob']);
+      await waitForText(bob, '.divider-missing', MISSING);
+      await waitForText(bob, '.notice-text', 'Reconnected: you are back in room 7070.');
+      assert.equal(sent(bob, 'resume').length, 0);
+      assert.equal(sent(bob, 'join').length, 2);
+      await say(bob, 'joined again');
+      await alice.locator('.msg-text', { hasText: 'joined again' }).waitFor(WAIT);
+    });
+  });
+
   it('a page whose seat was resumed elsewhere (close 4100) says so and does not reconnect', async (t) => {
     await withScreenshots(t, () => pages, async () => {
       const server = await serve();
