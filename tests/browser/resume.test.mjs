@@ -340,7 +340,8 @@ describe('history and resume', () => {
       assert.equal(ack.code, 200);
 
       await bob.locator('#conn[data-state="stopped"]').waitFor(WAIT);
-      const replaced = 'This chat went on in another tab or window, so this page stopped. Reload it to chat here again.';
+      const replaced =
+        'This chat went on in another tab or window, so this page stopped. Reload it to chat here again.';
       await waitForText(bob, '#room-banner', replaced);
       await waitForText(bob, '#conn-text', 'Not connected');
       assert.equal(await bob.locator('#conn-retry').isHidden(), true);
