@@ -120,6 +120,16 @@ net::awaitable<std::vector<json::object>> collect(test_client& client, std::size
   co_return frames;
 }
 
+// One client on each node: the i-th on node i.
+net::awaitable<std::vector<test_client>> one_per_node(cluster& nodes) {
+  std::vector<test_client> clients;
+  for (int i = 0; i < 3; ++i) {
+    auto client = co_await test_client::connect(nodes.port(i));
+    clients.push_back(std::move(client));
+  }
+  co_return clients;
+}
+
 // alice on node 0 creates room 1234, bob joins it on node 1, and alice has read bob's join.
 net::awaitable<std::pair<test_client, test_client>> alice_and_bob(cluster& nodes) {
   auto alice = co_await test_client::connect(nodes.port(0));
@@ -152,9 +162,10 @@ json::array names(std::initializer_list<const char*> list) {
 TEST_CASE("a room spans three nodes: one order, gapless seq, users, ids and the roster") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
-    auto alice = co_await test_client::connect(nodes.port(0));
-    auto bob = co_await test_client::connect(nodes.port(1));
-    auto carol = co_await test_client::connect(nodes.port(2));
+    auto clients = co_await one_per_node(nodes);
+    auto& alice = clients[0];
+    auto& bob = clients[1];
+    auto& carol = clients[2];
 
     const auto created = co_await alice.create("1234", "alice");
     CHECK(created.at("event") == "create");
@@ -430,9 +441,10 @@ TEST_CASE("a gap in a room's events closes its members with 1012; junk on its ch
 TEST_CASE("a killed node's members leave on the other nodes within the node timeout") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
-    auto alice = co_await test_client::connect(nodes.port(0));
-    auto bob = co_await test_client::connect(nodes.port(1));
-    auto carol = co_await test_client::connect(nodes.port(2));
+    auto clients = co_await one_per_node(nodes);
+    auto& alice = clients[0];
+    auto& bob = clients[1];
+    auto& carol = clients[2];
     co_await alice.create("1234", "alice");
     co_await bob.join("1234", "bob");
     co_await carol.join("1234", "carol");
