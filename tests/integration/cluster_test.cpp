@@ -413,7 +413,8 @@ TEST_CASE("a silent subscription: the probe finds it, and the node resubscribes 
   });
 }
 
-TEST_CASE("a gap in a room's events closes its members with 1012; junk on its channel is ignored") {
+TEST_CASE(
+    "a gap in a room's events closes its members with 1012, and junk on its channel is ignored") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
     auto [alice, bob] = co_await alice_and_bob(nodes);
