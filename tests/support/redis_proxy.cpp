@@ -28,7 +28,7 @@ using unix_stream = net::local::stream_protocol;
 constexpr std::string_view subscribe_word = "SUBSCRIBE";
 
 bool contains_subscribe(std::string_view bytes) {
-  const auto found =
+  const auto* const found =
       std::search(bytes.begin(), bytes.end(), subscribe_word.begin(), subscribe_word.end(),
                   [](char a, char b) { return std::toupper(static_cast<unsigned char>(a)) == b; });
   return found != bytes.end();
@@ -156,8 +156,16 @@ redis_proxy::redis_proxy(std::string upstream)
 
 redis_proxy::~redis_proxy() {
   // Once every socket and the acceptor are closed, each coroutine ends and run() returns.
-  net::post(io_, [self = state_] { self->close_all(); });
-  thread_.join();
+  try {
+    net::post(io_, [self = state_] { self->close_all(); });
+  } catch (...) {
+    io_.stop();  // std::bad_alloc: the loop ends without closing first
+  }
+  try {
+    thread_.join();
+  } catch (...) {
+    // std::system_error only for a thread that is not joinable, which this one always is.
+  }
 }
 
 std::string redis_proxy::url() const {
