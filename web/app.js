@@ -1,5 +1,6 @@
 // roomcast's browser client: the start screen, the create/join dialog and the room screen, on one
-// WebSocket that reconnects by itself and puts the user back into their room.
+// WebSocket that reconnects by itself and puts the user back into their room: into the same seat
+// with what was missed when the server still holds it (a resume token), else by joining again.
 // All user-supplied text reaches the page through textContent (see dom.js), never as HTML.
 
 import { Connection } from './connection.js';
@@ -75,8 +76,19 @@ const app = {
   room: null,
   /** Whether the server counts us in `room` (false while the connection is down or rejoining). */
   inRoom: false,
-  /** Getting back into `room` after a reconnect: { step: 'join'|'create', switches, nameTaken, timer }. */
+  /** Getting back into `room` after a reconnect: { step: 'resume'|'join'|'create', switches, nameTaken, timer }. */
   rejoin: null,
+  /**
+   * What a resume needs, from our own create/join frame and every resume answer: the newest
+   * token (each is good for one resume), the room's epoch and the highest event seq handled.
+   */
+  seat: { token: null, epoch: null, seq: 0 },
+  /**
+   * Events from before our admission or resume (history, a resume's replay) arrive after its
+   * answer: they go before that answer's notice `el`. { el, upTo (highest seq that counts as
+   * earlier), shown (history up to this seq is on screen already), label (separator key or null) }.
+   */
+  earlier: null,
   members: [],
   users: 0,
   /** Things on screen whose text depends on the language: functions that re-render them. */
@@ -120,6 +132,8 @@ function renderConnection() {
     } else {
       text = t('conn.open');
     }
+  } else if (state === 'stopped') {
+    text = t('conn.stopped');
   } else if (state === 'connecting') {
     text = conn.attempt > 0 ? t('conn.offline') : t('conn.connecting');
     if (conn.attempt > 0) detail = t('conn.connecting');
@@ -147,17 +161,25 @@ conn.addEventListener('open', () => {
 
 conn.addEventListener('close', (event) => {
   const { code } = event.detail;
+  // Another connection took our seat over with our token: coming back would only take it back.
+  const replaced = code === proto.CLOSE_REPLACED;
+  if (replaced) conn.stop();
   if (app.pending && app.pending.sent) {
     failPending(() => t('error.connection_lost'));
   }
   if (app.room) {
-    if (app.inRoom) addNotice(() => t('notice.self_lost'), 'notice-warn');
+    if (app.inRoom) addNotice(() => t(replaced ? 'close.replaced' : 'notice.self_lost'), 'notice-warn');
     app.inRoom = false;
     stopRejoin();
-    showAlert(ui.roomBanner, code === 1008 ? () => t('close.slow_consumer') : () => t('room.offline'));
+    showAlert(ui.roomBanner, () => t(closeReason(code)));
   }
   renderConnection();
 });
+
+function closeReason(code) {
+  if (code === proto.CLOSE_REPLACED) return 'close.replaced';
+  return code === 1008 ? 'close.slow_consumer' : 'room.offline';
+}
 
 conn.addEventListener('frame', (event) => {
   const frame = proto.parseFrame(event.detail);
@@ -166,6 +188,13 @@ conn.addEventListener('frame', (event) => {
 
 ui.connRetry.addEventListener('click', () => conn.retryNow());
 window.addEventListener('online', () => conn.retryNow());
+// A closed tab or a reload cannot resume (the token lives in this page's memory only), so say
+// goodbye: otherwise the server would keep the seat for its resume grace and the others would
+// see us in the room for that long. A page kept in the back/forward cache may come back and
+// resume, so it keeps its seat.
+window.addEventListener('pagehide', (event) => {
+  if (app.inRoom && !event.persisted) conn.send(proto.frames.leave());
+});
 
 // ---------------------------------------------------------------- frames
 
@@ -175,6 +204,10 @@ function isAdmission(frame, roomId, name) {
     proto.sameRoom(frame.roomId, roomId) &&
     frame.name === name
   );
+}
+
+function isResumed(frame, roomId) {
+  return frame.event === 'resume' && proto.sameRoom(frame.roomId, roomId);
 }
 
 function handleFrame(frame) {
@@ -189,6 +222,10 @@ function handleFrame(frame) {
   }
   if (rejoin && room && isAdmission(frame, room.roomId, room.name)) {
     rejoined(frame);
+    return;
+  }
+  if (rejoin && room && rejoin.step === 'resume' && isResumed(frame, room.roomId)) {
+    resumed(frame);
     return;
   }
   if (!app.inRoom) {
@@ -219,7 +256,8 @@ function errorText(frame, context = {}) {
 function handleError(frame) {
   const answersAdmission =
     frame.roomId !== undefined || frame.name !== undefined || frame.error === 'already_in_room';
-  if (app.rejoin && answersAdmission) {
+  // Nothing but the resume is in flight while resuming, so any error answers it.
+  if (app.rejoin && (answersAdmission || app.rejoin.step === 'resume')) {
     rejoinError(frame);
     return;
   }
@@ -287,7 +325,8 @@ function admitted(frame) {
   app.inRoom = true;
   updateRoster(frame);
   const room = pending.roomId;
-  addNotice(() => t(pending.type === 'create' ? 'notice.self_create' : 'notice.self_join', { room }));
+  const notice = addNotice(() => t(pending.type === 'create' ? 'notice.self_create' : 'notice.self_join', { room }));
+  seated(frame, notice, { shown: 0, label: 'room.earlier' });
   renderConnection();
   ui.input.focus();
 }
@@ -296,7 +335,10 @@ function admitted(frame) {
 
 function startRejoin() {
   stopRejoin();
-  app.rejoin = { step: 'join', switches: 0, nameTaken: 0, timer: 0 };
+  // With a token the server may still hold our seat and what we missed; without one (history
+  // off, cluster mode) joining again is the only way back.
+  const step = app.seat.token ? 'resume' : 'join';
+  app.rejoin = { step, switches: 0, nameTaken: 0, timer: 0 };
   sendRejoin();
   renderConnection();
 }
@@ -307,7 +349,8 @@ function sendRejoin() {
   rejoin.timer = setTimeout(() => {
     if (app.rejoin === rejoin) rejoinFailed(() => t('error.timeout'));
   }, REQUEST_TIMEOUT_MS);
-  conn.send(proto.frames[rejoin.step](room.roomId, room.name));
+  if (rejoin.step === 'resume') conn.send(proto.frames.resume(app.seat.token, app.seat.seq, room.roomId));
+  else conn.send(proto.frames[rejoin.step](room.roomId, room.name));
 }
 
 function stopRejoin() {
@@ -318,7 +361,12 @@ function stopRejoin() {
 function rejoinError(frame) {
   const rejoin = app.rejoin;
   clearTimeout(rejoin.timer);
-  if (frame.error === 'no_such_room' && rejoin.switches < ROOM_SWITCHES) {
+  if (rejoin.step === 'resume') {
+    // The seat is gone (4010 the token expired or the server restarted, 4011 wrong room, 4012
+    // the room was made anew) or the server does not know resume: join again as before.
+    rejoin.step = 'join';
+    sendRejoin();
+  } else if (frame.error === 'no_such_room' && rejoin.switches < ROOM_SWITCHES) {
     // The room is gone (the server restarted): open it again.
     rejoin.switches++;
     rejoin.step = 'create';
@@ -347,7 +395,34 @@ function rejoined(frame) {
   app.inRoom = true;
   updateRoster(frame);
   const room = app.room.roomId;
-  addNotice(() => t(step === 'create' ? 'notice.self_recreate' : 'notice.self_rejoin', { room }), 'notice-ok');
+  // A new seat: what happened while we were away is not replayed, at most some of it is in the
+  // history that follows (without the joins and leaves).
+  addDivider('room.missing', 'divider-missing');
+  const notice = addNotice(
+    () => t(step === 'create' ? 'notice.self_recreate' : 'notice.self_rejoin', { room }),
+    'notice-ok',
+  );
+  // The same room (epoch) as before: the history up to what we saw is on screen already.
+  const sameRoom = typeof frame.epoch === 'string' && frame.epoch === app.seat.epoch;
+  seated(frame, notice, { shown: sameRoom ? app.seat.seq : 0, label: null });
+  showAlert(ui.roomBanner, null);
+  renderConnection();
+}
+
+// Back in our own seat: the roster is the room's now, and when `recovered` the events we missed
+// follow this answer (replayed with their seq); otherwise they are gone and a divider says so.
+function resumed(frame) {
+  const since = app.seat.seq;
+  stopRejoin();
+  app.inRoom = true;
+  updateRoster(frame);
+  const recovered = frame.recovered === true;
+  const last = typeof frame.last === 'number' ? frame.last : since;
+  if (!recovered) addDivider('room.missing', 'divider-missing');
+  const room = app.room.roomId;
+  const notice = addNotice(() => t('notice.self_rejoin', { room }), 'notice-ok');
+  keepSeat(frame, recovered ? since : Math.max(since, last));
+  app.earlier = { el: notice, upTo: last, shown: 0, label: null };
   showAlert(ui.roomBanner, null);
   renderConnection();
 }
@@ -363,10 +438,47 @@ function rejoinFailed(renderReason) {
   ui.openJoin.focus();
 }
 
+// ---------------------------------------------------------------- seat: token, epoch, seq
+
+/** Keeps what the next resume needs; tokens are single-use, so always the newest one. */
+function keepSeat(frame, seq) {
+  app.seat = {
+    token: typeof frame.token === 'string' ? frame.token : null,
+    epoch: typeof frame.epoch === 'string' ? frame.epoch : null,
+    seq,
+  };
+}
+
+/** Our own create/join frame: its seq is where the live events start, history comes before. */
+function seated(frame, notice, { shown, label }) {
+  const seq = typeof frame.seq === 'number' ? frame.seq : 0;
+  keepSeat(frame, seq);
+  app.earlier = { el: notice, upTo: seq, shown, label };
+}
+
+function forgetSeat() {
+  app.seat = { token: null, epoch: null, seq: 0 };
+  app.earlier = null;
+}
+
+/** History frames, and a resume's replay: events from before our admission or resume answer. */
+function isEarlier(frame) {
+  if (!app.earlier) return false;
+  return frame.history === true || (typeof frame.seq === 'number' && frame.seq <= app.earlier.upTo);
+}
+
+/** Already handled: a replay overlapping what came before the drop, or history still on screen. */
+function isSeen(frame) {
+  if (typeof frame.seq !== 'number') return false;
+  if (frame.history === true) return frame.seq <= (app.earlier?.shown ?? 0);
+  return frame.seq <= app.seat.seq;
+}
+
 // ---------------------------------------------------------------- room screen
 
 function enterRoom(roomId, name) {
   app.room = { roomId, name };
+  forgetSeat();
   app.members = [];
   app.users = 0;
   app.renderers = [];
@@ -389,6 +501,7 @@ function enterRoom(roomId, name) {
 function showStart() {
   app.room = null;
   app.inRoom = false;
+  forgetSeat();
   app.renderers = [];
   ui.messageList.replaceChildren();
   ui.memberList.replaceChildren();
@@ -486,26 +599,41 @@ ui.leave.addEventListener('click', leaveRoom);
 // ---------------------------------------------------------------- messages
 
 function roomEvent(frame) {
-  updateRoster(frame);
+  if (isSeen(frame)) return;
+  if (typeof frame.seq === 'number' && !frame.history) app.seat.seq = Math.max(app.seat.seq, frame.seq);
+  const earlier = isEarlier(frame);
+  // The roster came whole with our admission or resume: earlier events would only make it stale.
+  if (!earlier) updateRoster(frame);
+  const before = earlier ? earlierSlot() : null;
   const me = app.room.name;
   const name = typeof frame.name === 'string' ? frame.name : '';
   switch (frame.event) {
     case 'message':
-      addMessage(frame, name === me);
+      addMessage(frame, name === me, before);
       break;
     case 'create':
     case 'join':
-      if (name !== me) addNotice(() => t(`notice.${frame.event}`, { name }));
+      if (name !== me) addNotice(() => t(`notice.${frame.event}`, { name }), '', before);
       break;
     case 'leave':
       if (name !== me) {
         const reason = ['left', 'disconnected', 'slow_consumer'].includes(frame.reason) ? frame.reason : 'left';
-        addNotice(() => t(`notice.${reason}`, { name }), 'notice-leave');
+        addNotice(() => t(`notice.${reason}`, { name }), 'notice-leave', before);
       }
       break;
     default:
       break;
   }
+}
+
+/** Where the next earlier event goes; the first one of a history block gets a separator. */
+function earlierSlot() {
+  const earlier = app.earlier;
+  if (earlier.label) {
+    addDivider(earlier.label, 'divider-history', earlier.el);
+    earlier.label = null;
+  }
+  return earlier.el;
 }
 
 function formatTime(ms) {
@@ -517,7 +645,7 @@ function formatTime(ms) {
   };
 }
 
-function addMessage(frame, own) {
+function addMessage(frame, own, before = null) {
   const name = typeof frame.name === 'string' ? frame.name : '';
   const text = typeof frame.text === 'string' ? frame.text : '';
   const time = h('time', { class: 'msg-time', datetime: formatTime(frame.id).iso });
@@ -528,9 +656,13 @@ function addMessage(frame, own) {
   };
   renderTime();
   app.renderers.push(renderTime);
+  const history = frame.history === true;
   const item = h(
     'li',
-    { class: own ? 'msg msg-own' : 'msg msg-other', dataset: { seq: frame.seq ?? '' } },
+    {
+      class: `msg ${own ? 'msg-own' : 'msg-other'}${history ? ' msg-history' : ''}`,
+      dataset: { seq: frame.seq ?? '' },
+    },
     own ? null : avatar(name),
     h(
       'div',
@@ -539,10 +671,10 @@ function addMessage(frame, own) {
       h('p', { class: 'msg-text' }, text),
     ),
   );
-  append(item, own);
+  append(item, own && !before, before);
 }
 
-function addNotice(render, variant = '') {
+function addNotice(render, variant = '', before = null) {
   const text = h('span', { class: 'notice-text' });
   const time = h('time', { class: 'notice-time' });
   const stamp = Date.now();
@@ -552,7 +684,20 @@ function addNotice(render, variant = '') {
   };
   rerender();
   app.renderers.push(rerender);
-  append(h('li', { class: `notice ${variant}`.trim() }, text, time), false);
+  const item = h('li', { class: `notice ${variant}`.trim() }, text, time);
+  append(item, false, before);
+  return item;
+}
+
+/** A line across the list with a text: where history starts, where messages may be missing. */
+function addDivider(key, variant, before = null) {
+  const text = h('span', { class: 'divider-text' });
+  const render = () => {
+    text.textContent = t(key);
+  };
+  render();
+  app.renderers.push(render);
+  append(h('li', { class: `divider ${variant}` }, text), false, before);
 }
 
 function nearBottom() {
@@ -567,9 +712,9 @@ function scrollToBottom() {
   ui.jumpLatest.hidden = true;
 }
 
-function append(item, force) {
+function append(item, force, before = null) {
   const stick = force || app.stick;
-  ui.messageList.append(item);
+  ui.messageList.insertBefore(item, before);
   renderEmpty();
   if (stick) {
     scrollToBottom();

@@ -1,7 +1,7 @@
 // One WebSocket to the server that comes back by itself: when it drops, it is opened again after
 // a growing, slightly randomized delay (so that a restarted server is not hit by every page at
-// the same instant). Listeners get:
-//   'state'  detail: { state: 'connecting' | 'open' | 'waiting', attempt, retryAt, lastClose }
+// the same instant), until stop(). Listeners get:
+//   'state'  detail: { state: 'connecting' | 'open' | 'waiting' | 'stopped', attempt, retryAt, lastClose }
 //   'open'   the socket is open (first time or again)
 //   'close'  detail: { code, reason, wasOpen }
 //   'frame'  detail: the text of one server frame
@@ -18,6 +18,7 @@ export class Connection extends EventTarget {
   #attempt = 0;
   #retryAt = 0;
   #lastClose = null;
+  #stopped = false;
   state = 'connecting';
 
   constructor(url, { minDelay = 300, maxDelay = 10000 } = {}) {
@@ -49,6 +50,21 @@ export class Connection extends EventTarget {
     if (this.state === 'waiting') this.#open();
   }
 
+  /**
+   * Closes the socket for good: no reconnect after it. Called from a 'close' listener too (a
+   * close code that says reconnecting is pointless), before the retry would be scheduled.
+   */
+  stop() {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#connectTimer);
+    const socket = this.#socket;
+    this.#socket = null;
+    socket?.close();
+    this.#retryAt = 0;
+    this.#setState('stopped');
+  }
+
   send(text) {
     if (!this.#socket || this.#socket.readyState !== WebSocket.OPEN) return false;
     this.#socket.send(text);
@@ -66,6 +82,7 @@ export class Connection extends EventTarget {
 
   #open() {
     clearTimeout(this.#timer);
+    if (this.#stopped) return;
     this.#retryAt = 0;
     let socket;
     try {
@@ -100,7 +117,7 @@ export class Connection extends EventTarget {
       this.#socket = null;
       this.#lastClose = { code: event.code, reason: event.reason, wasOpen };
       this.dispatchEvent(new CustomEvent('close', { detail: this.#lastClose }));
-      this.#scheduleRetry();
+      if (!this.#stopped) this.#scheduleRetry();
     });
   }
 

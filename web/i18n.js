@@ -14,6 +14,7 @@ const en = {
   'conn.retry_in': 'retrying in {s} s',
   'conn.retry': 'Retry now',
   'conn.rejoining': 'Rejoining room {room}…',
+  'conn.stopped': 'Not connected',
 
   'start.title': 'Chat rooms, instantly',
   'start.lead': 'Create a room with a 4-digit number and share it, or join the room a friend created. No sign-up needed.',
@@ -68,6 +69,7 @@ const en = {
 
   'rejoin.failed': 'Could not get back into room {room} as “{name}”.',
   'close.slow_consumer': 'The server disconnected this page because it could not keep up.',
+  'close.replaced': 'This chat went on in another tab or window, so this page stopped. Reload it to chat here again.',
 
   'room.title': 'Room {room}',
   'room.members_one': '1 member',
@@ -79,6 +81,8 @@ const en = {
   'room.empty': 'No messages yet. Say hello!',
   'room.log': 'Messages',
   'room.jump': 'New messages',
+  'room.earlier': 'Earlier messages',
+  'room.missing': 'Some messages may be missing',
 
   'composer.label': 'Message',
   'composer.placeholder': 'Write a message…',
@@ -110,6 +114,7 @@ const zh = {
   'conn.retry_in': '{s} 秒后重试',
   'conn.retry': '立即重试',
   'conn.rejoining': '正在重新加入房间 {room}…',
+  'conn.stopped': '未连接',
 
   'start.title': '即时聊天室',
   'start.lead': '用一个四位数字创建房间并分享给朋友，或者加入朋友创建的房间。无需注册。',
@@ -164,6 +169,7 @@ const zh = {
 
   'rejoin.failed': '无法以“{name}”的身份回到房间 {room}。',
   'close.slow_consumer': '由于本页面接收过慢，服务器断开了连接。',
+  'close.replaced': '聊天已在另一个标签页或窗口中继续，此页面已停止连接。刷新页面即可在这里继续聊天。',
 
   'room.title': '房间 {room}',
   'room.members_one': '1 位成员',
@@ -175,6 +181,8 @@ const zh = {
   'room.empty': '还没有消息，打个招呼吧！',
   'room.log': '消息',
   'room.jump': '有新消息',
+  'room.earlier': '之前的消息',
+  'room.missing': '部分消息可能缺失',
 
   'composer.label': '消息',
   'composer.placeholder': '输入消息…',

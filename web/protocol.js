@@ -82,9 +82,12 @@ export function chatUrl(location) {
   return url.href;
 }
 
+// create and join ask for the room's recent messages (shown as history) and for a resume token
+// (to get back into the same seat, with what was missed, after a dropped connection).
 export const frames = {
-  create: (roomId, name) => JSON.stringify({ type: 'create', roomId, name }),
-  join: (roomId, name) => JSON.stringify({ type: 'join', roomId, name }),
+  create: (roomId, name) => JSON.stringify({ type: 'create', roomId, name, history: true, resume: true }),
+  join: (roomId, name) => JSON.stringify({ type: 'join', roomId, name, history: true, resume: true }),
+  resume: (token, since, roomId) => JSON.stringify({ type: 'resume', token, since, roomId }),
   message: (text) => JSON.stringify({ type: 'message', text }),
   leave: () => JSON.stringify({ type: 'leave' }),
 };
@@ -104,3 +107,6 @@ export function parseFrame(data) {
 export function sameRoom(a, b) {
   return a !== undefined && a !== null && b !== undefined && b !== null && String(a) === String(b);
 }
+
+/** A close code the page must not reconnect after: another connection resumed its seat. */
+export const CLOSE_REPLACED = 4100;

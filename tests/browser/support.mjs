@@ -104,9 +104,13 @@ export async function openPage(
   });
   page.errorsSeen = [];
   page.on('pageerror', (error) => page.errorsSeen.push(String(error)));
-  // Every frame the page sends, for tests that check what went over the wire.
+  // Every frame the page sends and gets, for tests that check what went over the wire.
   page.sentFrames = [];
-  page.on('websocket', (ws) => ws.on('framesent', (frame) => page.sentFrames.push(frame.payload)));
+  page.receivedFrames = [];
+  page.on('websocket', (ws) => {
+    ws.on('framesent', (frame) => page.sentFrames.push(frame.payload));
+    ws.on('framereceived', (frame) => page.receivedFrames.push(frame.payload));
+  });
   await page.goto(url);
   await page.locator('#conn[data-state="open"]').waitFor(WAIT);
   return page;

@@ -1,6 +1,8 @@
 // Cluster mode over real sockets: a redis-server of the test's own (tests/support/redis_process:
 // a unix socket in a temporary directory, no persistence) and three roomcast nodes (the real
-// binary, tests/support/server_process) on ephemeral ports, with clients on different nodes.
+// binary, tests/support/server_process) on ephemeral ports, with clients on different nodes. One
+// node may reach Redis through a TCP proxy of the test's (tests/support/redis_proxy), which can
+// make its subscription go silent.
 // Every wait has a deadline (run_client's, or a log line's); nothing sleeps. Every process is
 // ended by its PID when its object goes.
 //
@@ -17,6 +19,7 @@
 #include <catch2/catch.hpp>
 
 #include "redis_process.hpp"
+#include "redis_proxy.hpp"
 #include "server_fixture.hpp"
 #include "server_process.hpp"
 #include "test_client.hpp"
@@ -30,10 +33,15 @@ namespace {
 
 constexpr auto node_timeout = 1000ms;
 
-// A Redis and three nodes on it. Extra flags go to every node.
+constexpr int no_node = -1;
+
+// A Redis and three nodes on it. Extra flags go to every node. Node `proxied` (if any) reaches
+// Redis over TCP through proxy(); the others on its unix socket.
 class cluster {
  public:
-  explicit cluster(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
+  explicit cluster(std::vector<std::string> extra = {}, int proxied = no_node)
+      : extra_(std::move(extra)), proxied_(proxied) {
+    if (proxied_ != no_node) proxy_ = std::make_unique<redis_proxy>(redis_.socket_path());
     for (int i = 0; i < 3; ++i)
       start_node(i);
   }
@@ -41,6 +49,7 @@ class cluster {
   std::uint16_t port(int i) const { return ports_.at(static_cast<std::size_t>(i)); }
   server_process& node(int i) { return *nodes_.at(static_cast<std::size_t>(i)); }
   redis_process& redis() { return redis_; }
+  redis_proxy& proxy() { return *proxy_; }
 
   // Runs one command through redis-cli on the test's server; true when it exits 0.
   bool redis_command(const std::vector<std::string>& words) {
@@ -61,9 +70,10 @@ class cluster {
 
  private:
   void start_node(int i) {
+    const auto redis_url = i == proxied_ ? proxy_->url() : "unix://" + redis_.socket_path();
     std::vector<std::string> args = {"--port",          "0",
                                      "--threads",       "1",
-                                     "--redis",         "unix://" + redis_.socket_path(),
+                                     "--redis",         redis_url,
                                      "--node-id",       "n" + std::to_string(i),
                                      "--node-timeout",  std::to_string(node_timeout.count()),
                                      "--rate-limit",    "0",
@@ -76,6 +86,8 @@ class cluster {
 
   redis_process redis_;
   std::vector<std::string> extra_;
+  int proxied_;
+  std::unique_ptr<redis_proxy> proxy_;  // outlives the nodes: they are ended first
   std::vector<std::unique_ptr<server_process>> nodes_;
   std::vector<std::uint16_t> ports_;
 };
@@ -106,6 +118,16 @@ net::awaitable<std::vector<json::object>> collect(test_client& client, std::size
     frames.push_back(std::move(frame));
   }
   co_return frames;
+}
+
+// One client on each node: the i-th on node i.
+net::awaitable<std::vector<test_client>> one_per_node(cluster& nodes) {
+  std::vector<test_client> clients;
+  for (int i = 0; i < 3; ++i) {
+    auto client = co_await test_client::connect(nodes.port(i));
+    clients.push_back(std::move(client));
+  }
+  co_return clients;
 }
 
 // alice on node 0 creates room 1234, bob joins it on node 1, and alice has read bob's join.
@@ -140,9 +162,10 @@ json::array names(std::initializer_list<const char*> list) {
 TEST_CASE("a room spans three nodes: one order, gapless seq, users, ids and the roster") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
-    auto alice = co_await test_client::connect(nodes.port(0));
-    auto bob = co_await test_client::connect(nodes.port(1));
-    auto carol = co_await test_client::connect(nodes.port(2));
+    auto clients = co_await one_per_node(nodes);
+    auto& alice = clients[0];
+    auto& bob = clients[1];
+    auto& carol = clients[2];
 
     const auto created = co_await alice.create("1234", "alice");
     CHECK(created.at("event") == "create");
@@ -329,7 +352,69 @@ TEST_CASE("subscriptions dropped by Redis: a node that missed events closes that
   });
 }
 
-TEST_CASE("a gap in a room's events closes its members with 1012; junk on its channel is ignored") {
+TEST_CASE("a silent subscription: the probe finds it, and the node resubscribes and resyncs") {
+  // Node 1 reaches Redis through the test's proxy. With --node-timeout 1000 it probes its
+  // subscription every beat (250 ms), and takes it for dead after 1 s without the echo.
+  cluster nodes({}, 1);
+  run_client([&]() -> net::awaitable<void> {
+    auto [alice, bob] = co_await alice_and_bob(nodes);
+    // dave is alone in a room of his own on node 1: nothing happens there while node 1 is deaf.
+    auto dave = co_await test_client::connect(nodes.port(1));
+    const auto dave_created = co_await dave.create("4321", "dave");
+    REQUIRE(dave_created.at("code") == 200);
+    REQUIRE(nodes.proxy().subscriber_connections() == 1);
+
+    // Node 1's subscription stays open and delivers nothing; its commands still go through (it
+    // keeps its heartbeat, so nobody reaps it).
+    REQUIRE(nodes.proxy().freeze_subscribers() == 1);
+    co_await alice.say("while bob's node hears nothing");
+    const auto said = co_await alice.receive();
+    CHECK(said.at("seq") == 3);
+
+    // The probe's echo does not come: node 1 reconnects (a new subscriber connection through the
+    // proxy), finds room 1234 past what it saw, and closes bob with 1012 without delivering the
+    // message it missed. dave's room did not move: he stays.
+    const auto bob_end = co_await bob.receive_ending();
+    CHECK(bob_end.close_code == 1012);
+    CHECK(bob_end.frames_before == 0);
+    REQUIRE(nodes.logged(1, "the subscription stopped delivering"));
+    REQUIRE(nodes.logged(1, "reconnected"));
+    CHECK(nodes.proxy().subscriber_connections() == 2);
+    const auto left = co_await alice.receive();
+    CHECK(left.at("name") == "bob");
+    CHECK(left.at("reason") == "disconnected");
+    const auto metrics = co_await http_exchange(nodes.port(1), get("/metrics"));
+    CHECK_THAT(metrics, Catch::Contains("roomcast_redis_failures_total{kind=\"probe\"} 1")
+                            && Catch::Contains("roomcast_redis_reconnects_total 1")
+                            && Catch::Contains("roomcast_cluster_sequence_gaps_total 1")
+                            && Catch::Contains("roomcast_cluster_resync_closes_total 1")
+                            && Catch::Contains("roomcast_redis_up 1"));
+
+    // Chat across nodes works again: bob joins again on node 1, and dave's room goes on.
+    auto again = co_await test_client::connect(nodes.port(1));
+    const auto rejoined = co_await again.join("1234", "bob");
+    CHECK(rejoined.at("members").as_array() == names({"alice", "bob"}));
+    const auto bob_back = co_await alice.receive();
+    CHECK(bob_back.at("name") == "bob");
+    CHECK(bob_back.at("seq") == rejoined.at("seq"));
+    co_await again.say("back");
+    const auto at_alice = co_await alice.receive();
+    const auto at_bob = co_await again.receive();
+    CHECK(at_alice == at_bob);
+    CHECK(at_alice.at("text") == "back");
+    co_await alice.say("welcome back");
+    const auto welcome = co_await again.receive();
+    CHECK(welcome.at("text") == "welcome back");
+    CHECK(welcome.at("seq") == at_alice.at("seq").as_int64() + 1);
+    co_await dave.say("still here");
+    const auto dave_heard = co_await dave.receive();
+    CHECK(dave_heard.at("text") == "still here");
+    CHECK(dave_heard.at("seq") == 2);
+  });
+}
+
+TEST_CASE(
+    "a gap in a room's events closes its members with 1012, and junk on its channel is ignored") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
     auto [alice, bob] = co_await alice_and_bob(nodes);
@@ -357,9 +442,10 @@ TEST_CASE("a gap in a room's events closes its members with 1012; junk on its ch
 TEST_CASE("a killed node's members leave on the other nodes within the node timeout") {
   cluster nodes;
   run_client([&]() -> net::awaitable<void> {
-    auto alice = co_await test_client::connect(nodes.port(0));
-    auto bob = co_await test_client::connect(nodes.port(1));
-    auto carol = co_await test_client::connect(nodes.port(2));
+    auto clients = co_await one_per_node(nodes);
+    auto& alice = clients[0];
+    auto& bob = clients[1];
+    auto& carol = clients[2];
     co_await alice.create("1234", "alice");
     co_await bob.join("1234", "bob");
     co_await carol.join("1234", "carol");

@@ -1,19 +1,26 @@
 // Through a real load balancer: Debian's haproxy running deploy/haproxy.cfg, terminating TLS with
 // a certificate openssl makes for this run, in front of two roomcast nodes started with
-// --proxy-protocol on. Clients speak wss:// from loopback addresses of their own (127.0.0.2,
-// 127.0.0.3, ...), so a node's per-address cap shows whose address the node sees. haproxy gets
-// its listening socket from the test (fd@3, bound to a free port), so two copies of the suite
-// never compete for a port. Every process is ended by its PID (server_process).
+// --proxy-protocol on, and (with a redis-server) in front of three cluster-mode nodes sharing a
+// Redis of the test's own (tests/support/redis_process). Clients speak wss:// from loopback
+// addresses of their own (127.0.0.2, 127.0.0.3, ...), so a node's per-address cap shows whose
+// address the node sees. haproxy gets its listening socket from the test (fd@3, bound to a free
+// port), so two copies of the suite never compete for a port. Every process is ended by its PID
+// (server_process).
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <netinet/in.h>
+#include <optional>
 #include <signal.h>
 #include <sstream>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <vector>
 
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -26,6 +33,9 @@
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 
+#ifdef ROOMCAST_REDIS_SERVER
+#include "redis_process.hpp"
+#endif
 #include "server_fixture.hpp"
 #include "server_process.hpp"
 
@@ -95,6 +105,25 @@ listener listen_on_free_port() {
   }
   out.port = ntohs(address.sin_port);
   return out;
+}
+
+// haproxy on deploy/haproxy.cfg, listening on `front` (its fd@3), with the certificate in `dir`,
+// in front of the nodes on `ports` (ROOMCAST_NODE1, ROOMCAST_NODE2, ...), checking them every
+// 200 ms.
+std::unique_ptr<server_process> start_haproxy(const temp_dir& dir, const listener& front,
+                                              const std::vector<std::uint16_t>& ports) {
+  std::vector<std::string> env = {"ROOMCAST_LB_BIND=fd@3",
+                                  "ROOMCAST_LB_CERT=" + dir.file("haproxy.pem"),
+                                  "ROOMCAST_LB_CHECK_INTER=200ms"};
+  for (std::size_t i = 0; i < ports.size(); ++i) {
+    env.push_back("ROOMCAST_NODE" + std::to_string(i + 1)
+                  + "=127.0.0.1:" + std::to_string(ports[i]));
+  }
+  auto haproxy = std::make_unique<server_process>(
+      std::vector<std::string>{"-db", "-f", ROOMCAST_HAPROXY_CFG},
+      server_process::launch{.program = ROOMCAST_HAPROXY, .env = std::move(env), .fd3 = front.fd});
+  ::close(front.fd);  // haproxy has its own copy
+  return haproxy;
 }
 
 server_process start_node() {
@@ -172,6 +201,16 @@ std::string all_lines(const server_process& process) {
   return out;
 }
 
+// The first line containing `needle` that `process` logged, before or within `deadline` (its
+// lines may come in any order: wait_for_line alone looks only past the last line it returned).
+std::optional<std::string> logged(server_process& process, std::string_view needle,
+                                  std::chrono::milliseconds deadline) {
+  for (const auto& line : process.lines()) {
+    if (line.find(needle) != std::string::npos) return line;
+  }
+  return process.wait_for_line(needle, deadline);
+}
+
 json::object admission(std::string_view type, std::string_view room, std::string_view name) {
   return {{"type", type}, {"roomId", room}, {"name", name}};
 }
@@ -191,16 +230,8 @@ TEST_CASE("through haproxy: wss:// chat, routing around a stopped node, the clie
   const auto port2 = node2.port_after("listening on");
 
   const auto front = listen_on_free_port();
-  server_process haproxy(
-      {"-db", "-f", ROOMCAST_HAPROXY_CFG},
-      server_process::launch{
-          .program = ROOMCAST_HAPROXY,
-          .env = {"ROOMCAST_LB_BIND=fd@3", "ROOMCAST_LB_CERT=" + dir.file("haproxy.pem"),
-                  "ROOMCAST_NODE1=127.0.0.1:" + std::to_string(port1),
-                  "ROOMCAST_NODE2=127.0.0.1:" + std::to_string(port2),
-                  "ROOMCAST_LB_CHECK_INTER=200ms"},
-          .fd3 = front.fd});
-  ::close(front.fd);  // haproxy has its own copy
+  const auto lb = start_haproxy(dir, front, {port1, port2});
+  auto& haproxy = *lb;
   // haproxy runs once its health checks reach the nodes: a PROXY v2 LOCAL header, then GET /readyz.
   if (!node1.wait_for_line("127.0.0.1 opened", seconds(10))
       || !node2.wait_for_line("127.0.0.1 opened", seconds(10))) {
@@ -260,3 +291,127 @@ TEST_CASE("through haproxy: wss:// chat, routing around a stopped node, the clie
   CHECK(node2.wait_for_line("client 127.0.0.2 (PROXY v2)", seconds(5)));
   CHECK(node2.wait_for_line("client 127.0.0.3 (PROXY v2)", seconds(5)));
 }
+
+#ifdef ROOMCAST_REDIS_SERVER
+TEST_CASE("through haproxy: three cluster nodes share a room, one stream for every member") {
+  temp_dir dir;
+  make_certificate(dir);
+  redis_process redis;
+  std::vector<std::unique_ptr<server_process>> nodes;
+  std::vector<std::uint16_t> ports;
+  for (int i = 0; i < 3; ++i) {
+    nodes.push_back(std::make_unique<server_process>(std::vector<std::string>{
+        "--port", "0", "--threads", "1", "--proxy-protocol", "on", "--trusted-proxy", "127.0.0.1",
+        "--redis", "unix://" + redis.socket_path(), "--node-id", "n" + std::to_string(i + 1),
+        "--rate-limit", "0", "--drain-timeout", "3000"}));
+    ports.push_back(nodes.back()->port_after("listening on"));
+    REQUIRE(logged(*nodes.back(), "ready on", seconds(10)));
+  }
+  const auto front = listen_on_free_port();
+  const auto haproxy = start_haproxy(dir, front, ports);
+  for (auto& node : nodes) {
+    if (!logged(*node, "127.0.0.1 opened", seconds(10))) {
+      haproxy->wait_exit(seconds(1));
+      FAIL("haproxy did not check every node; its stderr:\n" << all_lines(*haproxy));
+    }
+  }
+
+  ssl::context tls(ssl::context::tls_client);
+  tls.load_verify_file(dir.file("cert.pem"));
+  const std::vector<std::string> sources = {"127.0.0.11", "127.0.0.12", "127.0.0.13"};
+
+  run_client([&]() -> net::awaitable<void> {
+    // One after the other, each upgraded before the next connects: leastconn gives each a node
+    // that holds no client yet.
+    std::vector<wss_client> clients;
+    for (const auto& source : sources) {
+      auto client = co_await wss_client::connect(tls, source, front.port);
+      REQUIRE(client.status() == 101);
+      clients.push_back(std::move(client));
+    }
+    auto& alice = clients[0];
+    auto& bob = clients[1];
+    auto& carol = clients[2];
+
+    co_await alice.send(admission("create", "7777", "alice"));
+    const auto created = co_await alice.receive();
+    CHECK(created.at("seq") == 1);
+    CHECK(created.at("users") == 1);
+    co_await bob.send(admission("join", "7777", "bob"));
+    const auto bob_joined = co_await bob.receive();
+    CHECK(bob_joined.at("seq") == 2);
+    CHECK(bob_joined.at("users") == 2);
+    CHECK(bob_joined.at("members").as_array() == json::array{"alice", "bob"});
+    const auto bob_at_alice = co_await alice.receive();
+    CHECK(bob_at_alice.at("name") == "bob");
+    co_await carol.send(admission("join", "7777", "carol"));
+    const auto carol_joined = co_await carol.receive();
+    CHECK(carol_joined.at("seq") == 3);
+    CHECK(carol_joined.at("users") == 3);
+    CHECK(carol_joined.at("members").as_array() == json::array{"alice", "bob", "carol"});
+    const auto carol_at_alice = co_await alice.receive();
+    const auto carol_at_bob = co_await bob.receive();
+    CHECK(carol_at_alice == carol_at_bob);
+    CHECK(carol_at_alice.at("users") == 3);
+
+    // Three senders on three nodes, all sent before anything is read: every member gets the
+    // same stream, gapless from seq 4, with the sender's name and users 3.
+    for (int i = 0; i < 3; ++i) {
+      for (std::size_t who = 0; who < clients.size(); ++who) {
+        co_await clients[who].send(chat(sources[who] + " says " + std::to_string(i)));
+      }
+    }
+    std::vector<std::vector<json::object>> streams(clients.size());
+    for (std::size_t who = 0; who < clients.size(); ++who) {
+      for (int i = 0; i < 9; ++i) {
+        auto frame = co_await clients[who].receive();
+        streams[who].push_back(std::move(frame));
+      }
+    }
+    CHECK(streams[0] == streams[1]);
+    CHECK(streams[0] == streams[2]);
+    const std::vector<std::string> names = {"alice", "bob", "carol"};
+    std::vector<int> heard(clients.size(), 0);
+    for (std::size_t i = 0; i < streams[0].size(); ++i) {
+      const auto& frame = streams[0][i];
+      INFO(json::serialize(frame));
+      CHECK(frame.at("event") == "message");
+      CHECK(frame.at("seq") == static_cast<std::int64_t>(4 + i));
+      CHECK(frame.at("users") == 3);
+      const std::string_view name = frame.at("name").as_string();
+      const auto sender =
+          static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+      REQUIRE(sender < names.size());
+      // Each sender's own messages come in the order it sent them.
+      const std::string_view text = frame.at("text").as_string();
+      const auto expected = sources[sender] + " says " + std::to_string(heard[sender]++);
+      CHECK(text == expected);
+    }
+
+    // carol leaves: the others see it with the right users.
+    const json::object leave = {{"type", "leave"}};
+    co_await carol.send(leave);
+    const auto carol_left = co_await carol.receive();
+    CHECK(carol_left.at("event") == "leave");
+    CHECK(carol_left.at("seq") == 13);
+    CHECK(carol_left.at("users") == 2);
+    const auto left_at_alice = co_await alice.receive();
+    const auto left_at_bob = co_await bob.receive();
+    CHECK(left_at_alice == carol_left);
+    CHECK(left_at_bob == carol_left);
+  });
+
+  // Each node holds one of the three clients: it saw that client's own address in its PROXY
+  // header (haproxy balanced them over all three).
+  std::vector<std::string> seen;
+  for (auto& node : nodes) {
+    const auto line = logged(*node, "(PROXY v2)", seconds(5));
+    REQUIRE(line);
+    for (const auto& source : sources) {
+      if (line->find("client " + source + " ") != std::string::npos) seen.push_back(source);
+    }
+  }
+  std::sort(seen.begin(), seen.end());
+  CHECK(seen == sources);
+}
+#endif

@@ -46,6 +46,8 @@
 #include "roomcast/log.hpp"
 #include "roomcast/net.hpp"
 
+#include "flag_values.hpp"
+
 namespace {
 
 using namespace roomcast;
@@ -115,44 +117,31 @@ class counting_member final : public member {
   }
 };
 
-int parse_int(std::string_view flag, std::string_view text, int low, int high) {
-  int value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || value < low || value > high) {
-    std::fprintf(stderr, "hub-bench: %.*s needs an integer in %d..%d\n",
-                 static_cast<int>(flag.size()), flag.data(), low, high);
-    std::exit(2);
-  }
-  return value;
-}
+constexpr std::string_view program = "hub-bench";
 
 settings parse(int argc, char** argv) {
   settings s;
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "hub-bench: %s needs a value\n", argv[i]);
-      std::exit(2);
-    }
-    const std::string_view value = argv[++i];
+    const std::string_view value = bench::value_of(program, argc, argv, i);
     if (flag == "--threads") {
-      s.threads = static_cast<unsigned>(parse_int(flag, value, 1, 64));
+      s.threads = static_cast<unsigned>(bench::parse_int(program, flag, value, 1, 64));
     } else if (flag == "--shards") {
-      s.shards = static_cast<std::size_t>(parse_int(flag, value, 1, 10'000));
+      s.shards = static_cast<std::size_t>(bench::parse_int(program, flag, value, 1, 10'000));
     } else if (flag == "--rooms") {
-      s.rooms = parse_int(flag, value, 1, 9000);
+      s.rooms = bench::parse_int(program, flag, value, 1, 9000);
     } else if (flag == "--members") {
-      s.members = parse_int(flag, value, 1, 5000);
+      s.members = bench::parse_int(program, flag, value, 1, 5000);
     } else if (flag == "--messages") {
-      s.messages = parse_int(flag, value, 1, 10'000'000);
+      s.messages = bench::parse_int(program, flag, value, 1, 10'000'000);
     } else if (flag == "--placement" && (value == "random" || value == "room")) {
       s.senders_with_room = value == "room";
     } else if (flag == "--fanout-threshold") {
-      s.fanout_threshold = parse_int(flag, value, 0, 1'000'000);
+      s.fanout_threshold = bench::parse_int(program, flag, value, 0, 1'000'000);
     } else if (flag == "--deliver-ns") {
-      s.deliver_ns = parse_int(flag, value, 0, 1'000'000);
+      s.deliver_ns = bench::parse_int(program, flag, value, 0, 1'000'000);
     } else if (flag == "--stalled") {
-      s.stalled = parse_int(flag, value, 0, 4999);
+      s.stalled = bench::parse_int(program, flag, value, 0, 4999);
     } else {
       std::fprintf(stderr, "hub-bench: unknown option or value: %s %s\n", argv[i - 1], argv[i]);
       std::exit(2);

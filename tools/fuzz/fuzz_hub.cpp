@@ -94,6 +94,7 @@ struct fake_member final : member {
 struct room_log {
   std::uint16_t key;
   std::map<std::uint64_t, std::pair<shared_frame, std::int64_t>> by_seq;  // seq -> frame, id
+  std::string epoch;  // from the first newcomer's frame; the same in every other one
 };
 
 struct expected_frame {
@@ -660,6 +661,16 @@ class harness {
                  "no integer id: ", got[i]->bytes);
       const std::int64_t id = frame.at("id").get_int64();
       frame.erase("id");
+      // A newcomer's own frame carries its room's epoch: random, the same for the whole room.
+      if (want.fields.contains("members")) {
+        const auto* epoch = frame.if_contains("epoch");
+        FUZZ_CHECK(epoch && epoch->is_string() && epoch->get_string().size() == 16,
+                   "no epoch in a newcomer's frame: ", got[i]->bytes);
+        const std::string text(epoch->get_string());
+        if (want.log->epoch.empty()) want.log->epoch = text;
+        FUZZ_CHECK(want.log->epoch == text, "room ", want.log->key, " changed its epoch");
+        frame.erase("epoch");
+      }
       FUZZ_CHECK(frame == want.fields, "slot ", p.slot, " frame ", i, " (",
                  answer_name(p.fm->answer), "):\n  got      ", got[i]->bytes, "\n  expected ",
                  json::serialize(want.fields));
