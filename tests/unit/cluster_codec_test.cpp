@@ -143,7 +143,8 @@ TEST_CASE("the run_id is read from INFO server") {
   CHECK_FALSE(run_id_of("# Server\r\nredis_version:7.0.15\r\n"));
 }
 
-TEST_CASE("the newcomer's own frame carries the room's epoch and its token; others do not") {
+TEST_CASE(
+    "the newcomer's own frame carries the room's epoch and its token and the others' do not") {
   const auto e = decode_event(
       R"({"k":"join","r":1234,"f":"s","n":"bob","u":2,"s":2,"i":1764100000105,"o":"a:7",)"
       R"("m":["alice","bob"],"e":"Xq3v0kT9bWm1aLzE"})");
@@ -170,7 +171,7 @@ TEST_CASE("token keys: 16 hex digits of the index") {
   CHECK(token_key(255) == "rc:tok:00000000000000ff");
 }
 
-TEST_CASE("resume answers: refusals, the seat and its missed events, or nothing") {
+TEST_CASE("resume answers: a refusal or the seat with its missed events or nothing") {
   CHECK(decode_resume(array({integer(4010)}))->code == wire_code::invalid_token);
   CHECK(decode_resume(array({integer(4011)}))->code == wire_code::wrong_room);
   CHECK(decode_resume(array({integer(4012)}))->code == wire_code::since_ahead);
@@ -192,7 +193,7 @@ TEST_CASE("resume answers: refusals, the seat and its missed events, or nothing"
   CHECK(back->missed == std::vector<std::string>{"{e8}", "{e9}"});
 }
 
-TEST_CASE("a 'moved' notice names the room and the old owner; room events are not one") {
+TEST_CASE("a moved notice names the room and the old owner and is not a room event") {
   const auto moved = decode_moved(R"({"k":"moved","r":1234,"o":"n1:7"})");
   REQUIRE(moved);
   CHECK(moved->first == 1234);
