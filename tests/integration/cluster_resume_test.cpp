@@ -4,8 +4,10 @@
 // PID when its object goes.
 //
 // No co_await is written inside a CHECK or REQUIRE (docs/architecture.md, "Toolchain traps").
+#include <array>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <optional>
@@ -41,6 +43,22 @@ class cluster {
 
   std::uint16_t port(int i) const { return ports_.at(static_cast<std::size_t>(i)); }
   server_process& node(int i) { return *nodes_.at(static_cast<std::size_t>(i)); }
+
+  // What redis-cli prints for one command on the test's server (one line per reply element).
+  std::string redis_output(const std::vector<std::string>& words) {
+    std::string line = "redis-cli -s '" + redis_.socket_path() + "'";
+    for (const auto& word : words)
+      line += " '" + word + "'";
+    std::string out;
+    // NOLINTNEXTLINE(cert-env33-c): a fixed command line of the test's own
+    if (FILE* pipe = ::popen(line.c_str(), "r")) {
+      std::array<char, 4096> buffer{};
+      while (const auto got = std::fread(buffer.data(), 1, buffer.size(), pipe))
+        out.append(buffer.data(), got);
+      ::pclose(pipe);
+    }
+    return out;
+  }
 
   // True when node i has logged a line containing `needle` (before or within `deadline`).
   bool logged(int i, std::string_view needle, std::chrono::milliseconds deadline = 10s) {
@@ -469,4 +487,46 @@ TEST_CASE("SIGTERM: a node's held seats leave during its drain and it exits with
     CHECK(left.at("users") == 1);
   });
   CHECK(nodes.node(1).wait_exit(6s) == 0);
+}
+
+TEST_CASE("a room's history and tokens go with it and a resume on the same node works too") {
+  cluster nodes;
+  run_client([&]() -> net::awaitable<void> {
+    auto alice = co_await test_client::connect(nodes.port(0));
+    co_await ask(alice, admission_with_resume("create", "1234", "alice"));
+    auto laptop = co_await test_client::connect(nodes.port(0));
+    const auto joined = co_await ask(laptop, admission_with_resume("join", "1234", "bob"));
+    co_await alice.receive();
+    co_await alice.say("hello");
+    co_await alice.receive();
+    const auto heard = co_await laptop.receive();
+    CHECK(nodes.redis_output({"XLEN", "rc:{r:1234}:h"}) == "3\n");
+    CHECK(nodes.redis_output({"HLEN", "rc:{r:1234}:tok"}) == "2\n");
+
+    // bob's phone takes the seat on the same node as his laptop, which gives way.
+    auto phone = co_await test_client::connect(nodes.port(0));
+    const auto ack =
+        co_await ask(phone, resume_frame(token_of(joined), heard.at("seq").as_int64(), "1234"));
+    CHECK(ack.at("event") == "resume");
+    CHECK(ack.at("recovered") == true);
+    CHECK(ack.at("missed") == 0);
+    const auto ended = co_await laptop.receive_ending();
+    CHECK(ended.close_code == 4100);
+    co_await alice.say("both here?");
+    const auto at_phone = co_await phone.receive();
+    CHECK(at_phone.at("text") == "both here?");
+    CHECK(at_phone.at("users") == 2);
+    co_await alice.receive();
+
+    co_await phone.send(R"({"type":"leave"})");
+    co_await phone.receive();
+    co_await alice.receive();
+    co_await alice.send(R"({"type":"leave"})");
+    co_await alice.receive();
+    // The last leave deleted every key of the room: its stream, its token map and the tokens.
+    CHECK(nodes.redis_output({"EXISTS", "rc:{r:1234}:h", "rc:{r:1234}:tok", "rc:{r:1234}:meta"})
+          == "0\n");
+    CHECK(nodes.redis_output({"KEYS", "rc:tok:*"}) == "\n");  // redis-cli: an empty list
+    CHECK(nodes.redis_output({"KEYS", "rc:{r:1234}:*"}) == "\n");
+  });
 }
