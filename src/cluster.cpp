@@ -681,6 +681,12 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
                     log_exception{"cluster resume grace"});
       co_return;
     }
+    co_await send_leave(std::move(seat), reason);
+  }
+
+  // Runs the leave script (or keeps the leave for later when Redis is away).
+  net::awaitable<void> send_leave(cluster_seat seat, leave_reason reason) {
+    auto& room = *seat.room;
     bool published = false;
     if (healthy) {
       auto [ec, answer] =
@@ -712,10 +718,7 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
     co_await timer.async_wait(use_nothrow);
     // Not in the set any more: the shutdown ended this grace, and counted it in `releasing`.
     const bool released = grace_timers.erase(&timer) == 0;
-    if (!stopping) {
-      seat.resumable = false;
-      co_await leave(std::move(seat), leave_reason::disconnected);
-    }
+    if (!stopping) co_await send_leave(std::move(seat), leave_reason::disconnected);
     if (released && --releasing == 0 && stop_deferred) halt();
   }
 

@@ -187,7 +187,7 @@ std::vector<std::string> admission_history(const redis::reply& r) {
 }
 
 std::string token_index(std::uint64_t index) {
-  static constexpr char digits[] = "0123456789abcdef";
+  constexpr std::string_view digits = "0123456789abcdef";
   std::string out(16, '0');
   for (int i = 15; i >= 0; --i, index >>= 4U)
     out[static_cast<std::size_t>(i)] = digits[index & 15U];
