@@ -198,7 +198,10 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
   // Leaves (and admissions whose answer was lost) that Redis may not have seen: retried after
   // the next resync. Idempotent by owner.
   std::vector<unfinished_leave> unfinished;
-  std::unordered_set<net::steady_timer*> grace_timers;  // held seats' (end_hold)
+  // Held seats' grace timers (end_hold), by owner; and the owners whose seat was resumed
+  // elsewhere while held here (their grace ends without a leave).
+  std::unordered_map<std::string, net::steady_timer*> grace_timers;
+  std::unordered_set<std::string> resumed_holds;
   std::size_t releasing = 0;   // held seats whose leave the shutdown started, not yet sent
   bool stop_deferred = false;  // stop() came while `releasing`
   std::uint64_t probes_sent = 0;
@@ -319,6 +322,11 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
   // A message on the subscription, in the order Redis sent it.
   void on_message(std::string_view channel, std::string_view payload) {
     if (channel == probe_channel) {
+      // The node's channel also brings the resume script's `moved` for seats this node had.
+      if (!payload.empty() && payload.front() == '{') {
+        if (const auto moved = codec::decode_moved(payload)) on_moved(moved->first, moved->second);
+        return;
+      }
       std::uint64_t number = 0;
       std::from_chars(payload.data(), payload.data() + payload.size(), number);
       probes_seen = std::max(probes_seen, number);
@@ -326,10 +334,6 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
     }
     auto decoded = codec::decode_event(payload);
     if (!decoded) {
-      if (const auto moved = codec::decode_moved(payload)) {
-        on_moved(moved->first, moved->second);
-        return;
-      }
       log_warn("cluster: ignoring a message on ", channel, " that is not a room event");
       return;
     }
@@ -353,8 +357,17 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
     forget_if_empty(room);
   }
 
-  // A seat was resumed elsewhere: its old connection, if still open here, gives way (4100).
+  // A seat this node had was resumed (here or elsewhere): its grace, if held here, ends without
+  // a leave; its old connection, if still open here, gives way (4100).
   void on_moved(std::uint16_t key, const std::string& old_owner) {
+    if (const auto held = grace_timers.find(old_owner); held != grace_timers.end()) {
+      held->second->cancel();
+      grace_timers.erase(held);
+      resumed_holds.insert(old_owner);
+      log_info("cluster: a seat held here (", old_owner, " in room ", key,
+               ") was resumed: its grace ends without a leave");
+      return;
+    }
     const auto found = rooms.find(key);
     if (found == rooms.end()) return;
     const auto room = found->second;
@@ -657,6 +670,8 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
     if (!waited.held.empty()) skip = std::max(skip, waited.held.back().first);
     room->members_.push_back({owner, back->name, who, skip});
     metrics.local_members.fetch_add(1, std::memory_order_relaxed);
+    metrics.resumes.fetch_add(1, std::memory_order_relaxed);
+    if (!recovered) metrics.resumes_unrecovered.fetch_add(1, std::memory_order_relaxed);
     if (full) evict(*room, room->members_.back());
     cluster_seat seat;
     seat.room = std::move(room);
@@ -714,10 +729,14 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
   net::awaitable<void> end_hold([[maybe_unused]] std::shared_ptr<state> self, cluster_seat seat) {
     net::steady_timer timer(strand);
     timer.expires_after(resume_grace);
-    grace_timers.insert(&timer);
+    const std::string owner = seat.owner;
+    grace_timers.emplace(owner, &timer);
+    metrics.held_seats.fetch_add(1, std::memory_order_relaxed);
     co_await timer.async_wait(use_nothrow);
-    // Not in the set any more: the shutdown ended this grace, and counted it in `releasing`.
-    const bool released = grace_timers.erase(&timer) == 0;
+    metrics.held_seats.fetch_sub(1, std::memory_order_relaxed);
+    if (resumed_holds.erase(owner) > 0) co_return;  // resumed: nothing to leave
+    // Not in the map any more: the shutdown ended this grace, and counted it in `releasing`.
+    const bool released = grace_timers.erase(owner) == 0;
     if (!stopping) co_await send_leave(std::move(seat), leave_reason::disconnected);
     if (released && --releasing == 0 && stop_deferred) halt();
   }
@@ -727,7 +746,7 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
     stopping = true;
     healthy = false;
     wake.cancel();
-    for (auto* timer : grace_timers)
+    for (const auto& [owner, timer] : grace_timers)
       timer->cancel();
     conn.close();
     sub.close();
@@ -955,7 +974,7 @@ void cluster_node::shutdown() {
     // Held seats leave now (disconnected), while Redis is still there to tell the others;
     // stop() waits for those leaves (each bounded by the command timeout).
     self->releasing += self->grace_timers.size();
-    for (auto* timer : self->grace_timers)
+    for (const auto& [owner, timer] : self->grace_timers)
       timer->cancel();
     self->grace_timers.clear();
   });

@@ -200,8 +200,8 @@ return {0, reaped, redis.call('ZCARD', nodes)}
 // Checks the token (its SHA1: 4010 when unknown, or its member left: the name is no longer its
 // owner's), the room (4011), since <= the room's seq (4012), then moves the seat to the new
 // owner (names, the node members hashes, the token) without a room event, and publishes
-// {k = 'moved', r, o = old owner} on the room's channel so that an old connection still open
-// closes (4100). Returns {4010} / {4011} / {4012}, or
+// {k = 'moved', r, o = old owner} on the old owner's node channel (rc:node:ID, which that node
+// always listens to), so that it ends its hold of the seat or closes the old connection (4100). Returns {4010} / {4011} / {4012}, or
 // {0, name, form, users, last seq, epoch, recovered (0/1), roster, missed event...}: the events
 // after `since` from the room's stream, when it still holds all of them (else none).
 constexpr std::string_view resume_body = R"lua(
@@ -231,7 +231,8 @@ redis.call('HDEL', 'rc:node:' .. string.sub(old, 1, colon - 1) .. ':m', old)
 redis.call('HSET', ARGV[6], owner, n .. ':' .. name)
 revoke_token(n, name)
 issue_token(n, name, owner, ARGV[7], ARGV[8])
-redis.call('PUBLISH', channel, cjson.encode({k = 'moved', r = tonumber(n), o = old}))
+redis.call('PUBLISH', 'rc:node:' .. string.sub(old, 1, colon - 1),
+  cjson.encode({k = 'moved', r = tonumber(n), o = old}))
 local out = {0, name, redis.call('HGET', meta, 'form'), redis.call('HLEN', names), last,
   redis.call('HGET', meta, 'ep') or '', recovered, redis.call('ZRANGE', roster, 0, -1)}
 for _, entry in ipairs(missed) do out[#out + 1] = entry[2][4] end

@@ -84,8 +84,8 @@ struct resumed {
 /** nullopt for a reply of another shape. */
 std::optional<resumed> decode_resume(const redis::reply& r);
 
-/** The resume script's notice that a seat changed owner: the room and the old owner, for a
- * payload on a room's channel that is not a numbered event. */
+/** The resume script's notice that a seat changed owner (published on the old owner's node
+ * channel): the room and the old owner; nullopt for anything else. */
 std::optional<std::pair<std::uint16_t, std::string>> decode_moved(std::string_view payload);
 
 /** What the heartbeat script answered. */

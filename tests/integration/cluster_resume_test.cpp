@@ -270,6 +270,16 @@ TEST_CASE(
     CHECK(back.at("name") == "bob");
     CHECK(back.at("text") == "I am back");
 
+    const auto metrics = co_await http_exchange(
+        nodes.port(2), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK_THAT(metrics, Catch::Contains("roomcast_cluster_resumes_total 1")
+                            && Catch::Contains("roomcast_cluster_resumes_unrecovered_total 0"));
+    REQUIRE(nodes.logged(1, "was resumed: its grace ends without a leave"));
+    const auto held = co_await http_exchange(
+        nodes.port(1), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    // Node 1 no longer holds bob's seat (the resume told it), though its grace (30 s) runs on.
+    CHECK_THAT(held, Catch::Contains("roomcast_cluster_held_seats 0"));
+
     // The token was used up; a second resume with it is refused, to the requester only.
     auto thief = co_await test_client::connect(nodes.port(0));
     const auto refused = co_await ask(thief, resume_frame(token, seen));
