@@ -40,7 +40,7 @@ local function emit(n, seq, kind, json)
   local meta, names, roster, channel, stream = room_keys(n)
   local keep = tonumber(redis.call('HGET', meta, 'h') or '0')
   if keep > 0 then
-    redis.call('XADD', stream, 'MAXLEN', keep, seq .. '-1', 'k', kind, 'e', json)
+    redis.call('XADD', stream, 'MAXLEN', keep, string.format('%d-1', seq), 'k', kind, 'e', json)
   end
   redis.call('PUBLISH', channel, json)
 end
@@ -201,9 +201,10 @@ return {0, reaped, redis.call('ZCARD', nodes)}
 // owner's), the room (4011), since <= the room's seq (4012), then moves the seat to the new
 // owner (names, the node members hashes, the token) without a room event, and publishes
 // {k = 'moved', r, o = old owner} on the old owner's node channel (rc:node:ID, which that node
-// always listens to), so that it ends its hold of the seat or closes the old connection (4100). Returns {4010} / {4011} / {4012}, or
-// {0, name, form, users, last seq, epoch, recovered (0/1), roster, missed event...}: the events
-// after `since` from the room's stream, when it still holds all of them (else none).
+// always listens to), so that it ends its hold of the seat or closes the old connection (4100).
+// Returns {4010} / {4011} / {4012}, or {0, name, form, users, last seq, epoch, recovered (0/1),
+// roster, missed event...}: the events after `since` from the room's stream, when it still holds
+// all of them (else none).
 constexpr std::string_view resume_body = R"lua(
 local key = 'rc:tok:' .. ARGV[1]
 local tok = redis.call('HMGET', key, 'r', 'n', 'o', 'h')
@@ -218,7 +219,7 @@ if since > last then return {4012} end
 local missed = {}
 local recovered = 1
 if since < last then
-  missed = redis.call('XRANGE', stream, (since + 1) .. '-1', '+')
+  missed = redis.call('XRANGE', stream, string.format('%d-1', since + 1), '+')
   if #missed ~= last - since then
     missed = {}
     recovered = 0
