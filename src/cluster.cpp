@@ -672,7 +672,10 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
     metrics.local_members.fetch_add(1, std::memory_order_relaxed);
     metrics.resumes.fetch_add(1, std::memory_order_relaxed);
     if (!recovered) metrics.resumes_unrecovered.fetch_add(1, std::memory_order_relaxed);
-    if (full) evict(*room, room->members_.back());
+    if (full) {
+      const auto newcomer = room->members_.back();  // a copy: evict erases the seat
+      evict(*room, newcomer);
+    }
     cluster_seat seat;
     seat.room = std::move(room);
     seat.member_id = member_id;
