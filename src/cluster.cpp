@@ -489,6 +489,20 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
 
   // --- Admission, leave ---------------------------------------------------------------------
 
+  // Subscribes the node to the room's channel unless it is already: before an admission's or a
+  // resume's script runs, so that every event from that one on comes back. An error means Redis
+  // is gone (the caller undoes what it prepared).
+  net::awaitable<error_code> ensure_subscribed(const std::shared_ptr<cluster_room>& room) {
+    if (room->subscribed_) co_return error_code{};
+    const error_code failed = co_await sub.subscribe(room->channel_);
+    // Another admission may have subscribed meanwhile; a room forgotten meanwhile is not counted.
+    if (!failed && !room->subscribed_ && room->listed_) {
+      room->subscribed_ = true;
+      metrics.subscribed_rooms.fetch_add(1, std::memory_order_relaxed);
+    }
+    co_return failed;
+  }
+
   net::awaitable<cluster_admission> admit(room_event_kind kind, room_id id, std::string name,
                                           std::shared_ptr<member> who, admission_wishes wishes) {
     if (!ready.load(std::memory_order_acquire) || closing.load(std::memory_order_relaxed)) {
@@ -511,20 +525,14 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
       room->tokens_.emplace(owner, token_text);
     }
     // Subscribe before the script runs: the member's own event and all later ones come back.
-    if (!room->subscribed_) {
-      const error_code subscribed = co_await sub.subscribe(room->channel_);
-      if (subscribed) {
-        room->pending_.erase(owner);
-        room->history_waits_.erase(owner);
-        room->tokens_.erase(owner);
-        forget_if_empty(room);
-        lose_redis(subscribed.message());
-        co_return wire_code::unavailable;
-      }
-      if (!room->subscribed_ && room->listed_) {
-        room->subscribed_ = true;
-        metrics.subscribed_rooms.fetch_add(1, std::memory_order_relaxed);
-      }
+    const error_code subscribed = co_await ensure_subscribed(room);
+    if (subscribed) {
+      room->pending_.erase(owner);
+      room->history_waits_.erase(owner);
+      room->tokens_.erase(owner);
+      forget_if_empty(room);
+      lose_redis(subscribed.message());
+      co_return wire_code::unavailable;
     }
     std::vector<std::string> args;
     if (kind == room_event_kind::create) {
@@ -594,18 +602,12 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
     const std::uint64_t member_id = next_member.fetch_add(1, std::memory_order_relaxed);
     std::string owner = node_id + ":" + std::to_string(member_id);
     room->resuming_.emplace(owner, cluster_room::resume_wait{});
-    if (!room->subscribed_) {
-      const error_code subscribed = co_await sub.subscribe(room->channel_);
-      if (subscribed) {
-        room->resuming_.erase(owner);
-        forget_if_empty(room);
-        lose_redis(subscribed.message());
-        co_return wire_code::unavailable;
-      }
-      if (!room->subscribed_ && room->listed_) {
-        room->subscribed_ = true;
-        metrics.subscribed_rooms.fetch_add(1, std::memory_order_relaxed);
-      }
+    const error_code subscribed = co_await ensure_subscribed(room);
+    if (subscribed) {
+      room->resuming_.erase(owner);
+      forget_if_empty(room);
+      lose_redis(subscribed.message());
+      co_return wire_code::unavailable;
     }
     const auto next = resume_token::generate();
     const std::string next_text = next.text();
