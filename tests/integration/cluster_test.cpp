@@ -2,7 +2,7 @@
 // a unix socket in a temporary directory, no persistence) and three roomcast nodes (the real
 // binary, tests/support/server_process) on ephemeral ports, with clients on different nodes. One
 // node may reach Redis through a TCP proxy of the test's (tests/support/redis_proxy), which can
-// make its subscription go silent.
+// make its subscription go silent, or fall behind until Redis's output-buffer limit drops it.
 // Every wait has a deadline (run_client's, or a log line's); nothing sleeps. Every process is
 // ended by its PID when its object goes.
 //

@@ -129,18 +129,18 @@ void redis_process::start(std::chrono::milliseconds deadline) {
 // ready to accept connections at <path>").
 void redis_process::wait_ready(clock::time_point until) {
   log_.clear();
-  char chunk[4096];
+  std::array<char, 4096> chunk{};
   while (log_.find("ready to accept connections") == std::string::npos) {
     if (!readable(stdout_fd_, until)) {
       kill();
       throw std::runtime_error("redis-server did not get ready in time: " + log_);
     }
-    const auto n = ::read(stdout_fd_, chunk, sizeof chunk);
+    const auto n = ::read(stdout_fd_, chunk.data(), chunk.size());
     if (n <= 0) {
       kill();
       throw std::runtime_error("redis-server ended before it was ready: " + log_);
     }
-    log_.append(chunk, static_cast<std::size_t>(n));
+    log_.append(chunk.data(), static_cast<std::size_t>(n));
   }
 }
 
