@@ -15,6 +15,7 @@
 #include <random>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <boost/asio/co_spawn.hpp>
@@ -26,6 +27,7 @@
 #include "roomcast/metrics.hpp"
 #include "roomcast/net.hpp"
 #include "roomcast/redis.hpp"
+#include "roomcast/resume_token.hpp"
 
 namespace roomcast {
 namespace {
@@ -75,6 +77,23 @@ milliseconds backoff(int attempt) {
   return capped + milliseconds(jitter(random));
 }
 
+// A room's epoch, as the single-node hub makes it: new at each creation of the number.
+std::string new_epoch() {
+  return resume_token::generate().text().substr(0, 16);
+}
+
+// A newcomer's own frame followed by the room's recent chat (published events, oldest first),
+// each marked `"history":true`: one outbox entry, so that nothing can come between them.
+shared_frame with_history(std::string_view own, const std::vector<std::string>& chat) {
+  std::string bytes = ws::encode_frame(ws::opcode::text, own);
+  for (const auto& published : chat) {
+    const auto e = codec::decode_event(published);
+    if (!e) continue;
+    bytes += ws::encode_frame(ws::opcode::text, as_history(codec::event_frame(*e, false)));
+  }
+  return make_encoded_frame(std::move(bytes));
+}
+
 }  // namespace
 
 // A room as one node sees it. `users_` is read anywhere; the rest belongs to the node's strand.
@@ -86,6 +105,8 @@ class cluster_room {
     std::string owner;
     std::string name;
     std::shared_ptr<member> who;
+    // A resumed member got the events up to this seq in its reply: later copies are skipped.
+    std::uint64_t skip_through = 0;
   };
 
   const std::uint16_t key_;
@@ -95,6 +116,24 @@ class cluster_room {
   // Admissions whose script may still publish their create/join: the member is added to
   // members_ exactly at its own event, which carries its roster.
   std::unordered_map<std::string, std::shared_ptr<member>> pending_;
+  // Newcomers (join) that asked for the recent chat: the join script answers with it on the
+  // command connection, the own event comes on the subscription, in either order. Whichever
+  // comes first waits here; live events after the own one are held back until both are in.
+  struct history_wait {
+    std::optional<std::vector<std::string>> chat;  // the script's answer, when it came first
+    std::string own;                               // the own frame's JSON, when it came first
+    bool arrived = false;                          // the own event came
+    std::vector<shared_frame> held;                // later events, held back for it
+  };
+  std::unordered_map<std::string, history_wait> history_waits_;
+  // Resume tokens of pending newcomers, for their own frame.
+  std::unordered_map<std::string, std::string> tokens_;
+  // Resumes whose script has not answered yet: the events that come meanwhile wait here (the
+  // answer says which of them its missed events already hold).
+  struct resume_wait {
+    std::vector<std::pair<std::uint64_t, shared_frame>> held;
+  };
+  std::unordered_map<std::string, resume_wait> resuming_;
   std::uint64_t last_seq_ = 0;  // of the last event seen while members_ was not empty
   bool subscribed_ = false;     // confirmed by Redis (a SUBSCRIBE again is harmless)
   bool listed_ = true;          // in state::rooms
@@ -112,6 +151,8 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
         node_timeout(options.node_timeout),
         max_rooms(limits.max_rooms),
         max_members(limits.max_members),
+        history_events(limits.history_events),
+        resume_grace(limits.resume_grace),
         metrics(counters),
         sub(events, endpoint_of(options.redis_url), client_options_for(options.node_timeout)),
         conn(commands, endpoint_of(options.redis_url), client_options_for(options.node_timeout)),
@@ -125,6 +166,8 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
   const milliseconds node_timeout;
   const std::size_t max_rooms;
   const std::size_t max_members;
+  const std::size_t history_events;  // --history: what a room created here keeps
+  const milliseconds resume_grace;
   cluster_metrics& metrics;
   redis::subscriber sub;
   redis::connection conn;
@@ -155,6 +198,12 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
   // Leaves (and admissions whose answer was lost) that Redis may not have seen: retried after
   // the next resync. Idempotent by owner.
   std::vector<unfinished_leave> unfinished;
+  // Held seats' grace timers (end_hold), by owner; and the owners whose seat was resumed
+  // elsewhere while held here (their grace ends without a leave).
+  std::unordered_map<std::string, net::steady_timer*> grace_timers;
+  std::unordered_set<std::string> resumed_holds;
+  std::size_t releasing = 0;   // held seats whose leave the shutdown started, not yet sent
+  bool stop_deferred = false;  // stop() came while `releasing`
   std::uint64_t probes_sent = 0;
   std::uint64_t probes_seen = 0;
   steady::time_point probe_sent_at;
@@ -217,7 +266,10 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
 
   // A room with nobody here any more is forgotten and unsubscribed.
   void forget_if_empty(const std::shared_ptr<cluster_room>& room) {
-    if (!room->members_.empty() || !room->pending_.empty() || !room->listed_) return;
+    if (!room->members_.empty() || !room->pending_.empty() || !room->resuming_.empty()
+        || !room->listed_) {
+      return;
+    }
     room->listed_ = false;
     if (const auto found = rooms.find(room->key_); found != rooms.end() && found->second == room)
       rooms.erase(found);
@@ -256,6 +308,8 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
   }
 
   bool remove_member(cluster_room& room, const std::string& owner) {
+    room.history_waits_.erase(owner);
+    room.tokens_.erase(owner);
     if (room.pending_.erase(owner) > 0) return true;
     const auto found = std::find_if(room.members_.begin(), room.members_.end(),
                                     [&owner](const auto& seat) { return seat.owner == owner; });
@@ -268,6 +322,11 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
   // A message on the subscription, in the order Redis sent it.
   void on_message(std::string_view channel, std::string_view payload) {
     if (channel == probe_channel) {
+      // The node's channel also brings the resume script's `moved` for seats this node had.
+      if (!payload.empty() && payload.front() == '{') {
+        if (const auto moved = codec::decode_moved(payload)) on_moved(moved->first, moved->second);
+        return;
+      }
       std::uint64_t number = 0;
       std::from_chars(payload.data(), payload.data() + payload.size(), number);
       probes_seen = std::max(probes_seen, number);
@@ -298,6 +357,29 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
     forget_if_empty(room);
   }
 
+  // A seat this node had was resumed (here or elsewhere): its grace, if held here, ends without
+  // a leave; its old connection, if still open here, gives way (4100).
+  void on_moved(std::uint16_t key, const std::string& old_owner) {
+    if (const auto held = grace_timers.find(old_owner); held != grace_timers.end()) {
+      held->second->cancel();
+      grace_timers.erase(held);
+      resumed_holds.insert(old_owner);
+      log_info("cluster: a seat held here (", old_owner, " in room ", key,
+               ") was resumed: its grace ends without a leave");
+      return;
+    }
+    const auto found = rooms.find(key);
+    if (found == rooms.end()) return;
+    const auto room = found->second;
+    const auto seat = std::find_if(room->members_.begin(), room->members_.end(),
+                                   [&old_owner](const auto& s) { return s.owner == old_owner; });
+    if (seat == room->members_.end()) return;
+    const auto who = seat->who;
+    remove_member(*room, old_owner);
+    who->replaced();
+    forget_if_empty(room);
+  }
+
   void hand_out(cluster_room& room, const codec::event& e) {
     const auto shared = std::make_shared<const frame>(codec::event_frame(e, false));
     shared_frame roster;
@@ -308,8 +390,24 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
         room.members_.push_back({e.owner, e.name, std::move(found->second)});
         room.pending_.erase(found);
         metrics.local_members.fetch_add(1, std::memory_order_relaxed);
-        roster = std::make_shared<const frame>(codec::event_frame(e, true));
+        std::string own_token;
+        if (const auto token = room.tokens_.find(e.owner); token != room.tokens_.end()) {
+          own_token = std::move(token->second);
+          room.tokens_.erase(token);
+        }
+        const std::string own = codec::event_frame(e, true, own_token);
+        roster = std::make_shared<const frame>(own);
         late = closing.load(std::memory_order_relaxed) ? room.members_.back().who : nullptr;
+        if (const auto wait = room.history_waits_.find(e.owner);
+            wait != room.history_waits_.end()) {
+          if (wait->second.chat) {  // the script answered first: own frame and history now
+            roster = with_history(own, *wait->second.chat);
+            room.history_waits_.erase(wait);
+          } else {  // the own frame waits for the history (finish_history)
+            wait->second.own = own;
+            wait->second.arrived = true;
+          }
+        }
       }
     } else if (e.kind == room_event_kind::leave) {
       const auto found = std::find_if(room.members_.begin(), room.members_.end(),
@@ -320,8 +418,18 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
         metrics.local_members.fetch_sub(1, std::memory_order_relaxed);
       }
     }
+    for (auto& [owner, waiting] : room.resuming_)
+      waiting.held.emplace_back(e.seq, shared);
     std::vector<cluster_room::seat> slow;
     for (const auto& seat : room.members_) {
+      if (e.seq <= seat.skip_through) continue;
+      if (!room.history_waits_.empty()) {
+        if (const auto wait = room.history_waits_.find(seat.owner);
+            wait != room.history_waits_.end() && wait->second.arrived) {
+          if (seat.owner != e.owner) wait->second.held.push_back(shared);
+          continue;
+        }
+      }
       const bool newcomer = roster && seat.owner == e.owner;
       if (seat.who->deliver(newcomer ? roster : shared) == delivery::full) slow.push_back(seat);
     }
@@ -338,6 +446,29 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
       evict(room, seat);
     // Its session waits for its room to close before its 1001, as every other member's did.
     if (late) late->room_closing();
+  }
+
+  // The join script's answer for a newcomer that asked for history: when its own event came
+  // first, it gets its own frame and the history now, then the events held back meanwhile.
+  void finish_history(cluster_room& room, const std::string& owner, std::vector<std::string> chat) {
+    const auto wait = room.history_waits_.find(owner);
+    if (wait == room.history_waits_.end()) return;
+    if (!wait->second.arrived) {
+      wait->second.chat = std::move(chat);
+      return;
+    }
+    auto waited = std::move(wait->second);
+    room.history_waits_.erase(wait);
+    const auto found = std::find_if(room.members_.begin(), room.members_.end(),
+                                    [&owner](const auto& seat) { return seat.owner == owner; });
+    if (found == room.members_.end()) return;
+    const cluster_room::seat seat = *found;
+    bool full = seat.who->deliver(with_history(waited.own, chat)) == delivery::full;
+    for (const auto& held : waited.held) {
+      if (full) break;
+      full = seat.who->deliver(held) == delivery::full;
+    }
+    if (full) evict(room, seat);
   }
 
   // A member whose outbox is full: closed with 1008, and its leave (slow_consumer) published.
@@ -359,7 +490,7 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
   // --- Admission, leave ---------------------------------------------------------------------
 
   net::awaitable<cluster_admission> admit(room_event_kind kind, room_id id, std::string name,
-                                          std::shared_ptr<member> who) {
+                                          std::shared_ptr<member> who, admission_wishes wishes) {
     if (!ready.load(std::memory_order_acquire) || closing.load(std::memory_order_relaxed)) {
       co_return wire_code::unavailable;
     }
@@ -368,11 +499,24 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
     const std::uint64_t member_id = next_member.fetch_add(1, std::memory_order_relaxed);
     std::string owner = node_id + ":" + std::to_string(member_id);
     room->pending_.emplace(owner, std::move(who));
+    // A creator has no history to see: only a joiner waits for one.
+    const bool history = wishes.history && history_events > 0 && kind == room_event_kind::join;
+    if (history) room->history_waits_.emplace(owner, cluster_room::history_wait{});
+    std::string token_index;
+    std::string token_text;
+    if (wishes.resume && history_events > 0) {
+      const auto token = resume_token::generate();
+      token_index = codec::token_index(token.index());
+      token_text = token.text();
+      room->tokens_.emplace(owner, token_text);
+    }
     // Subscribe before the script runs: the member's own event and all later ones come back.
     if (!room->subscribed_) {
       const error_code subscribed = co_await sub.subscribe(room->channel_);
       if (subscribed) {
         room->pending_.erase(owner);
+        room->history_waits_.erase(owner);
+        room->tokens_.erase(owner);
         forget_if_empty(room);
         lose_redis(subscribed.message());
         co_return wire_code::unavailable;
@@ -385,10 +529,11 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
     std::vector<std::string> args;
     if (kind == room_event_kind::create) {
       args = redis::command(std::to_string(key), id.as_number() ? "n" : "s", name, owner,
-                            std::to_string(max_rooms), members_key);
+                            std::to_string(max_rooms), members_key, std::to_string(history_events),
+                            new_epoch(), token_index, token_text);
     } else {
       args = redis::command(std::to_string(key), name, owner, std::to_string(max_members),
-                            members_key);
+                            members_key, history ? "1" : "0", token_index, token_text);
     }
     const script which = kind == room_event_kind::create ? script::create : script::join;
     auto [ec, answer] = co_await eval(which, std::move(args));
@@ -397,24 +542,168 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
     if (!ec && !answer.is_error()) code = codec::decode_admission(answer);
     if (ec) lose_redis(ec.message());
     if (code != wire_code::ok && (ec || answer.is_error()) && !still_pending) {
-      // The answer was lost, but the event came: the member is in.
+      // The answer was lost, but the event came: the member is in (its history with it).
       code = wire_code::ok;
+      finish_history(*room, owner, {});
     } else if (code != wire_code::ok) {
       room->pending_.erase(owner);
+      room->history_waits_.erase(owner);
+      room->tokens_.erase(owner);
       // Unanswered: the script may have run. Its leave is retried once Redis is back.
       if (ec || answer.is_error()) unfinished.push_back({key, name, owner});
       forget_if_empty(room);
       co_return code;
     }
+    if (history) finish_history(*room, owner, codec::admission_history(answer));
     cluster_seat seat;
     seat.room = std::move(room);
     seat.member_id = member_id;
     seat.owner = std::move(owner);
     seat.name = std::move(name);
+    seat.resumable = !token_index.empty();
+    co_return seat;
+  }
+
+  // Takes back the seat a token names, for `who` on this node (docs/cluster.md, "Resume").
+  net::awaitable<cluster_admission> resume(resume_seat request, std::shared_ptr<member> who) {
+    if (!ready.load(std::memory_order_acquire) || closing.load(std::memory_order_relaxed)) {
+      co_return wire_code::unavailable;
+    }
+    const auto token = resume_token::parse(request.token);
+    if (history_events == 0 || !token) co_return wire_code::invalid_token;
+    // Which room: the script checks everything again, atomically; this only says what to
+    // subscribe to first (a token's room never changes).
+    auto [found_ec, found] =
+        co_await conn.execute(redis::command("HMGET", codec::token_key(token->index()), "r", "n"));
+    if (found_ec) {
+      lose_redis(found_ec.message());
+      co_return wire_code::unavailable;
+    }
+    std::uint16_t key = 0;
+    if (found.type != redis::reply::kind::array || found.elements.size() != 2
+        || found.elements[0].type != redis::reply::kind::string
+        || found.elements[1].type != redis::reply::kind::string) {
+      co_return wire_code::invalid_token;
+    }
+    const auto& room_text = found.elements[0].str;
+    const auto parsed = std::from_chars(room_text.data(), room_text.data() + room_text.size(), key);
+    if (parsed.ec != std::errc{} || key > 9999) co_return wire_code::invalid_token;
+    const std::string name_hint = found.elements[1].str;
+
+    auto room = room_for(key);
+    const std::uint64_t member_id = next_member.fetch_add(1, std::memory_order_relaxed);
+    std::string owner = node_id + ":" + std::to_string(member_id);
+    room->resuming_.emplace(owner, cluster_room::resume_wait{});
+    if (!room->subscribed_) {
+      const error_code subscribed = co_await sub.subscribe(room->channel_);
+      if (subscribed) {
+        room->resuming_.erase(owner);
+        forget_if_empty(room);
+        lose_redis(subscribed.message());
+        co_return wire_code::unavailable;
+      }
+      if (!room->subscribed_ && room->listed_) {
+        room->subscribed_ = true;
+        metrics.subscribed_rooms.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    const auto next = resume_token::generate();
+    const std::string next_text = next.text();
+    std::string frame_room;
+    if (request.room) frame_room = std::to_string(request.room->key());
+    auto [ec, answer] = co_await eval(
+        script::resume, redis::command(codec::token_index(token->index()), request.token,
+                                       std::to_string(request.since), frame_room, owner,
+                                       members_key, codec::token_index(next.index()), next_text));
+    auto waited = std::move(room->resuming_[owner]);
+    room->resuming_.erase(owner);
+    std::optional<codec::resumed> back;
+    if (!ec && !answer.is_error()) back = codec::decode_resume(answer);
+    if (!back || back->code != wire_code::ok) {
+      if (ec) {
+        lose_redis(ec.message());
+        // Unanswered: the seat may have moved to `owner`; give it up once Redis is back.
+        unfinished.push_back({key, name_hint, owner});
+      }
+      forget_if_empty(room);
+      if (back) co_return back->code;
+      co_return wire_code::unavailable;
+    }
+    const auto id = room_id::from_key(key, back->room_as_number);
+    std::vector<std::string_view> roster(back->roster.begin(), back->roster.end());
+    std::string bytes;
+    std::size_t missed = 0;
+    bool recovered = back->recovered;
+    for (const auto& published : back->missed) {
+      const auto e = codec::decode_event(published);
+      if (!e) {
+        recovered = false;
+        break;
+      }
+      bytes += ws::encode_frame(ws::opcode::text, codec::event_frame(*e, false));
+      ++missed;
+    }
+    if (!recovered) {
+      bytes.clear();
+      missed = 0;
+    }
+    const resume_ack ack{.room = *id,
+                         .name = back->name,
+                         .users = back->users,
+                         .members = roster,
+                         .epoch = back->epoch,
+                         .token = next_text,
+                         .recovered = recovered,
+                         .missed = missed,
+                         .last = back->last};
+    bytes.insert(0, ws::encode_frame(ws::opcode::text, serialize(ack)));
+    bool full = who->deliver(make_encoded_frame(std::move(bytes))) == delivery::full;
+    for (const auto& [seq, held] : waited.held) {
+      if (full) break;
+      if (seq > back->last) full = who->deliver(held) == delivery::full;
+    }
+    if (room->members_.empty()) {
+      room->last_seq_ = std::max(room->last_seq_, back->last);
+      room->users_.store(back->users, std::memory_order_relaxed);
+    }
+    std::uint64_t skip = back->last;
+    if (!waited.held.empty()) skip = std::max(skip, waited.held.back().first);
+    room->members_.push_back({owner, back->name, who, skip});
+    metrics.local_members.fetch_add(1, std::memory_order_relaxed);
+    metrics.resumes.fetch_add(1, std::memory_order_relaxed);
+    if (!recovered) metrics.resumes_unrecovered.fetch_add(1, std::memory_order_relaxed);
+    if (full) {
+      const auto newcomer = room->members_.back();  // a copy: evict erases the seat
+      evict(*room, newcomer);
+    }
+    cluster_seat seat;
+    seat.room = std::move(room);
+    seat.member_id = member_id;
+    seat.owner = std::move(owner);
+    seat.name = back->name;
+    seat.resumable = true;
     co_return seat;
   }
 
   net::awaitable<void> leave(cluster_seat seat, leave_reason reason) {
+    auto& room = *seat.room;
+    // A dropped connection with a resume token: the seat is held, silently, for the grace; its
+    // leave follows then unless the seat was resumed meanwhile (the leave script does nothing
+    // for an owner that no longer holds the name). Not while shutting down: the node goes.
+    if (reason == leave_reason::disconnected && seat.resumable
+        && !closing.load(std::memory_order_relaxed) && remove_member(room, seat.owner)) {
+      log_info("cluster: holding the seat of '", seat.name, "' in room ", room.key_,
+               " for a resume");
+      forget_if_empty(seat.room);
+      net::co_spawn(strand, end_hold(shared_from_this(), std::move(seat)),
+                    log_exception{"cluster resume grace"});
+      co_return;
+    }
+    co_await send_leave(std::move(seat), reason);
+  }
+
+  // Runs the leave script (or keeps the leave for later when Redis is away).
+  net::awaitable<void> send_leave(cluster_seat seat, leave_reason reason) {
     auto& room = *seat.room;
     bool published = false;
     if (healthy) {
@@ -436,6 +725,34 @@ struct cluster_node::state : std::enable_shared_from_this<cluster_node::state> {
       remove_member(room, seat.owner);
       forget_if_empty(seat.room);
     }
+  }
+
+  // The grace of a held seat; then its leave (reason disconnected): at once when the node shuts
+  // down, never once it has stopped.
+  net::awaitable<void> end_hold([[maybe_unused]] std::shared_ptr<state> self, cluster_seat seat) {
+    net::steady_timer timer(strand);
+    timer.expires_after(resume_grace);
+    const std::string owner = seat.owner;
+    grace_timers.emplace(owner, &timer);
+    metrics.held_seats.fetch_add(1, std::memory_order_relaxed);
+    co_await timer.async_wait(use_nothrow);
+    metrics.held_seats.fetch_sub(1, std::memory_order_relaxed);
+    if (resumed_holds.erase(owner) > 0) co_return;  // resumed: nothing to leave
+    // Not in the map any more: the shutdown ended this grace, and counted it in `releasing`.
+    const bool released = grace_timers.erase(owner) == 0;
+    if (!stopping) co_await send_leave(std::move(seat), leave_reason::disconnected);
+    if (released && --releasing == 0 && stop_deferred) halt();
+  }
+
+  // Ends every loop and closes both connections (cluster_node::stop), on the strand.
+  void halt() {
+    stopping = true;
+    healthy = false;
+    wake.cancel();
+    for (const auto& [owner, timer] : grace_timers)
+      timer->cancel();
+    conn.close();
+    sub.close();
   }
 
   // --- The supervisor -----------------------------------------------------------------------
@@ -657,17 +974,23 @@ void cluster_node::shutdown() {
       for (const auto& [owner, who] : room->pending_)
         who->room_closing();
     }
+    // Held seats leave now (disconnected), while Redis is still there to tell the others;
+    // stop() waits for those leaves (each bounded by the command timeout).
+    self->releasing += self->grace_timers.size();
+    for (const auto& [owner, timer] : self->grace_timers)
+      timer->cancel();
+    self->grace_timers.clear();
   });
 }
 
 void cluster_node::stop() {
   state_->ready.store(false, std::memory_order_release);
   net::post(state_->strand, [self = state_] {
-    self->stopping = true;
-    self->healthy = false;
-    self->wake.cancel();
-    self->conn.close();
-    self->sub.close();
+    if (self->releasing > 0) {
+      self->stop_deferred = true;  // the last released leave halts
+      return;
+    }
+    self->halt();
   });
 }
 
@@ -684,16 +1007,20 @@ std::size_t cluster_node::in_flight() const noexcept {
 }
 
 net::awaitable<cluster_admission> cluster_node::create(room_id id, std::string name,
-                                                       std::shared_ptr<member> who) {
+                                                       std::shared_ptr<member> who,
+                                                       admission_wishes wishes) {
   co_return co_await net::co_spawn(
-      state_->strand, state_->admit(room_event_kind::create, id, std::move(name), std::move(who)),
+      state_->strand,
+      state_->admit(room_event_kind::create, id, std::move(name), std::move(who), wishes),
       net::use_awaitable);
 }
 
 net::awaitable<cluster_admission> cluster_node::join(room_id id, std::string name,
-                                                     std::shared_ptr<member> who) {
+                                                     std::shared_ptr<member> who,
+                                                     admission_wishes wishes) {
   co_return co_await net::co_spawn(
-      state_->strand, state_->admit(room_event_kind::join, id, std::move(name), std::move(who)),
+      state_->strand,
+      state_->admit(room_event_kind::join, id, std::move(name), std::move(who), wishes),
       net::use_awaitable);
 }
 
@@ -710,6 +1037,12 @@ net::awaitable<wire_code> cluster_node::say(const cluster_seat& seat, std::strin
   }
   if (answer.is_error()) co_return wire_code::unavailable;
   co_return wire_code::ok;
+}
+
+net::awaitable<cluster_admission> cluster_node::resume(resume_seat request,
+                                                       std::shared_ptr<member> who) {
+  co_return co_await net::co_spawn(
+      state_->strand, state_->resume(std::move(request), std::move(who)), net::use_awaitable);
 }
 
 net::awaitable<void> cluster_node::leave(cluster_seat seat, leave_reason reason) {

@@ -98,6 +98,7 @@ std::optional<event> decode(std::string_view payload) {
   e.seq = static_cast<std::uint64_t>(*seq);
   e.id = *id;
   if (const auto* owner = text_field(o, "o")) e.owner = to_std(*owner);
+  if (const auto* epoch = text_field(o, "e")) e.epoch = to_std(*epoch);
   if (e.kind == room_event_kind::message) {
     const auto* text = text_field(o, "t");
     if (text == nullptr) return std::nullopt;
@@ -133,7 +134,7 @@ std::optional<event> decode_event(std::string_view payload) noexcept {
   }
 }
 
-std::string event_frame(const event& e, bool with_roster) {
+std::string event_frame(const event& e, bool with_roster, std::string_view token) {
   const auto room = room_of(e);  // decode_event checked it
   std::vector<std::string_view> names;
   if (with_roster) names.assign(e.members.begin(), e.members.end());
@@ -146,6 +147,10 @@ std::string event_frame(const event& e, bool with_roster) {
                  .time_ms = e.id,
                  .members = names,
                  .reason = e.reason};
+  if (with_roster) {
+    out.epoch = e.epoch;
+    out.token = token;
+  }
   return serialize(out);
 }
 
@@ -169,6 +174,90 @@ wire_code decode_admission(const redis::reply& r) noexcept {
       return wire_code::too_many_rooms;
     default:
       return wire_code::unavailable;
+  }
+}
+
+std::vector<std::string> admission_history(const redis::reply& r) {
+  std::vector<std::string> out;
+  if (r.type != redis::reply::kind::array) return out;
+  for (std::size_t i = 1; i < r.elements.size(); ++i) {
+    if (r.elements[i].type == redis::reply::kind::string) out.push_back(r.elements[i].str);
+  }
+  return out;
+}
+
+std::string token_index(std::uint64_t index) {
+  constexpr std::string_view digits = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, index >>= 4U)
+    out[static_cast<std::size_t>(i)] = digits[index & 15U];
+  return out;
+}
+
+std::string token_key(std::uint64_t index) {
+  return "rc:tok:" + token_index(index);
+}
+
+std::optional<resumed> decode_resume(const redis::reply& r) {
+  using kind = redis::reply::kind;
+  if (r.type != kind::array || r.elements.empty() || r.elements[0].type != kind::integer)
+    return std::nullopt;
+  resumed out;
+  switch (r.elements[0].integer) {
+    case 4010:
+      out.code = wire_code::invalid_token;
+      return out;
+    case 4011:
+      out.code = wire_code::wrong_room;
+      return out;
+    case 4012:
+      out.code = wire_code::since_ahead;
+      return out;
+    case 0:
+      break;
+    default:
+      return std::nullopt;
+  }
+  const auto& e = r.elements;
+  if (e.size() < 8 || e[1].type != kind::string || e[2].type != kind::string
+      || e[3].type != kind::integer || e[4].type != kind::integer || e[5].type != kind::string
+      || e[6].type != kind::integer || e[7].type != kind::array) {
+    return std::nullopt;
+  }
+  out.code = wire_code::ok;
+  out.name = e[1].str;
+  out.room_as_number = e[2].str == "n";
+  out.users = static_cast<std::size_t>(e[3].integer);
+  out.last = static_cast<std::uint64_t>(e[4].integer);
+  out.epoch = e[5].str;
+  out.recovered = e[6].integer != 0;
+  for (const auto& name : e[7].elements) {
+    if (name.type != kind::string) return std::nullopt;
+    out.roster.push_back(name.str);
+  }
+  for (std::size_t i = 8; i < e.size(); ++i) {
+    if (e[i].type != kind::string) return std::nullopt;
+    out.missed.push_back(e[i].str);
+  }
+  return out;
+}
+
+std::optional<std::pair<std::uint16_t, std::string>> decode_moved(std::string_view payload) {
+  try {
+    json::error_code ec;
+    const json::value document = json::parse(payload, ec);
+    if (ec || !document.is_object()) return std::nullopt;
+    const auto& o = document.get_object();
+    const auto* kind = text_field(o, "k");
+    const auto* owner = text_field(o, "o");
+    const auto room = whole(o, "r");
+    if (kind == nullptr || *kind != "moved" || owner == nullptr || !room || *room < 0
+        || *room > 9999) {
+      return std::nullopt;
+    }
+    return std::pair<std::uint16_t, std::string>(static_cast<std::uint16_t>(*room), to_std(*owner));
+  } catch (const std::exception&) {
+    return std::nullopt;
   }
 }
 

@@ -6,7 +6,16 @@
 // The key layout (`rc:{r:N}:...`) is documented in cluster_codec.hpp; N is the room number in
 // decimal without leading zeros. Published events are JSON objects with short keys, decoded by
 // cluster_codec::decode_event: k kind, r room, f form ("n": roomId was a number, "s": a string),
-// n name, t text, u users, s seq, i id, o owner, w reason, m roster.
+// n name, t text, u users, s seq, i id, o owner, w reason, m roster, e epoch (create/join).
+//
+// History (--history, stored in the room's meta as `h` by its create): every script that
+// publishes an event also appends the same JSON to the capped stream `rc:{r:N}:h` with the id
+// `<seq>-1` (fields k kind, e event), so a newcomer's history and a resume's missed events are
+// exactly what was published. The stream is deleted with the room.
+//
+// Resume tokens: `rc:tok:<index>` (index: the token's first 8 bytes in hex) is a hash r room,
+// n name, o owner, h SHA1 of the whole token (Redis never holds a usable token); the room's
+// `rc:{r:N}:tok` maps name -> index, so that the member's leave deletes its token.
 #include <array>
 
 #include "roomcast/cluster_codec.hpp"
@@ -23,7 +32,17 @@ local function now_ms()
 end
 local function room_keys(n)
   local tag = 'rc:{r:' .. n .. '}:'
-  return tag .. 'meta', tag .. 'names', tag .. 'roster', tag .. 'ev'
+  return tag .. 'meta', tag .. 'names', tag .. 'roster', tag .. 'ev', tag .. 'h'
+end
+-- Publishes the room's event `json` (of kind `kind`, numbered `seq`) and, when the room keeps a
+-- history (meta `h` > 0), appends it to the room's stream, capped at `h` events.
+local function emit(n, seq, kind, json)
+  local meta, names, roster, channel, stream = room_keys(n)
+  local keep = tonumber(redis.call('HGET', meta, 'h') or '0')
+  if keep > 0 then
+    redis.call('XADD', stream, 'MAXLEN', keep, string.format('%d-1', seq), 'k', kind, 'e', json)
+  end
+  redis.call('PUBLISH', channel, json)
 end
 -- The room's next seq (gapless) and id (Redis time in ms, strictly increasing in the room).
 local function next_event(meta)
@@ -32,71 +51,102 @@ local function next_event(meta)
   redis.call('HSET', meta, 'last', id)
   return seq, id
 end
+-- Gives `name` in room n the token `text` with index `index` (nothing when index is empty).
+local function issue_token(n, name, owner, index, text)
+  if index == '' then return end
+  redis.call('HSET', 'rc:tok:' .. index, 'r', n, 'n', name, 'o', owner, 'h', redis.sha1hex(text))
+  redis.call('HSET', 'rc:{r:' .. n .. '}:tok', name, index)
+end
+-- Deletes the token of `name` in room n, if it has one.
+local function revoke_token(n, name)
+  local tokens = 'rc:{r:' .. n .. '}:tok'
+  local index = redis.call('HGET', tokens, name)
+  if index then
+    redis.call('DEL', 'rc:tok:' .. index)
+    redis.call('HDEL', tokens, name)
+  end
+end
 -- Makes `owner` leave room n when it still holds `name` there: 1 when it did (and the event is
 -- published), 0 when it did not (left already, reaped, or the room is gone). The last member's
 -- leave deletes the room, so that its number is free at once.
 local function leave(n, name, owner, reason, node_members)
-  local meta, names, roster, channel = room_keys(n)
+  local meta, names, roster, channel, stream = room_keys(n)
   if redis.call('HGET', names, name) ~= owner then return 0 end
   redis.call('HDEL', names, name)
   redis.call('ZREM', roster, name)
   redis.call('HDEL', node_members, owner)
+  revoke_token(n, name)
   local users = redis.call('HLEN', names)
   local seq, id = next_event(meta)
   local form = redis.call('HGET', meta, 'form')
-  redis.call('PUBLISH', channel, cjson.encode({k = 'leave', r = tonumber(n), f = form, n = name,
+  emit(n, seq, 'leave', cjson.encode({k = 'leave', r = tonumber(n), f = form, n = name,
     u = users, s = seq, i = id, o = owner, w = reason}))
   if users == 0 then
-    redis.call('DEL', meta, names, roster)
+    redis.call('DEL', meta, names, roster, stream, 'rc:{r:' .. n .. '}:tok')
     redis.call('SREM', 'rc:rooms', n)
   end
   return 1
 end
 )lua";
 
-// ARGV: room, form, name, owner, max rooms, the node's members key. {0}, or {5001} / {5005}.
+// ARGV: room, form, name, owner, max rooms, the node's members key, history (events the room
+// keeps: the creating node's --history), epoch (random, new for each creation), resume token
+// index and text ("" and "": none).
+// {0}, or {5001} / {5005}.
 constexpr std::string_view create_body = R"lua(
 local n, form, name, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local meta, names, roster, channel = room_keys(n)
+local meta, names, roster, channel, stream = room_keys(n)
 if redis.call('EXISTS', meta) == 1 then return {5001} end
 if redis.call('SCARD', 'rc:rooms') >= tonumber(ARGV[5]) then return {5005} end
 local id = now_ms()
-redis.call('HSET', meta, 'seq', 1, 'last', id, 'form', form)
+redis.call('DEL', stream)
+redis.call('HSET', meta, 'seq', 1, 'last', id, 'form', form, 'h', tonumber(ARGV[7]), 'ep', ARGV[8])
 redis.call('HSET', names, name, owner)
 redis.call('ZADD', roster, 1, name)
 redis.call('SADD', 'rc:rooms', n)
 redis.call('HSET', ARGV[6], owner, n .. ':' .. name)
-redis.call('PUBLISH', channel, cjson.encode({k = 'create', r = tonumber(n), f = form, n = name,
-  u = 1, s = 1, i = id, o = owner, m = {name}}))
+issue_token(n, name, owner, ARGV[9], ARGV[10])
+emit(n, 1, 'create', cjson.encode({k = 'create', r = tonumber(n), f = form, n = name,
+  u = 1, s = 1, i = id, o = owner, m = {name}, e = ARGV[8]}))
 return {0}
 )lua";
 
-// ARGV: room, name, owner, max members, the node's members key. {0}, or {5004} / {5002} / {5003}
-// (checked in the single-node hub's order).
+// ARGV: room, name, owner, max members, the node's members key, "1" when the newcomer asked for
+// the room's recent chat, resume token index and text ("" and "": none). {0, chat...}: the chat
+// events (as published, oldest first) the room's history holds from before this join, when asked;
+// or {5004} / {5002} / {5003} (checked in the single-node hub's order).
 constexpr std::string_view join_body = R"lua(
 local n, name, owner = ARGV[1], ARGV[2], ARGV[3]
-local meta, names, roster, channel = room_keys(n)
+local meta, names, roster, channel, stream = room_keys(n)
 if redis.call('EXISTS', meta) == 0 then return {5004} end
 if redis.call('HEXISTS', names, name) == 1 then return {5002} end
 if redis.call('HLEN', names) >= tonumber(ARGV[4]) then return {5003} end
+local out = {0}
+if ARGV[6] == '1' then
+  for _, entry in ipairs(redis.call('XRANGE', stream, '-', '+')) do
+    local fields = entry[2]
+    if fields[2] == 'message' then out[#out + 1] = fields[4] end
+  end
+end
 local seq, id = next_event(meta)
 redis.call('HSET', names, name, owner)
 redis.call('ZADD', roster, seq, name)
 redis.call('HSET', ARGV[5], owner, n .. ':' .. name)
-redis.call('PUBLISH', channel, cjson.encode({k = 'join', r = tonumber(n),
+issue_token(n, name, owner, ARGV[7], ARGV[8])
+emit(n, seq, 'join', cjson.encode({k = 'join', r = tonumber(n),
   f = redis.call('HGET', meta, 'form'), n = name, u = redis.call('HLEN', names), s = seq, i = id,
-  o = owner, m = redis.call('ZRANGE', roster, 0, -1)}))
-return {0}
+  o = owner, m = redis.call('ZRANGE', roster, 0, -1), e = redis.call('HGET', meta, 'ep')}))
+return out
 )lua";
 
 // ARGV: room, name, owner, text. 1 when published; 0 when `owner` no longer holds the name (a
 // member reaped or evicted meanwhile: its late message is dropped, as the hub drops it).
 constexpr std::string_view say_body = R"lua(
 local n, name = ARGV[1], ARGV[2]
-local meta, names, roster, channel = room_keys(n)
+local meta, names = room_keys(n)
 if redis.call('HGET', names, name) ~= ARGV[3] then return 0 end
 local seq, id = next_event(meta)
-redis.call('PUBLISH', channel, cjson.encode({k = 'message', r = tonumber(n),
+emit(n, seq, 'message', cjson.encode({k = 'message', r = tonumber(n),
   f = redis.call('HGET', meta, 'form'), n = name, t = ARGV[4], u = redis.call('HLEN', names),
   s = seq, i = id}))
 return 1
@@ -145,6 +195,51 @@ end
 return {0, reaped, redis.call('ZCARD', nodes)}
 )lua";
 
+// ARGV: token index, token text, since, the frame's room ("" when it names none), the new owner,
+// the new owner's node members key, the next token's index and text.
+// Checks the token (its SHA1: 4010 when unknown, or its member left: the name is no longer its
+// owner's), the room (4011), since <= the room's seq (4012), then moves the seat to the new
+// owner (names, the node members hashes, the token) without a room event, and publishes
+// {k = 'moved', r, o = old owner} on the old owner's node channel (rc:node:ID, which that node
+// always listens to), so that it ends its hold of the seat or closes the old connection (4100).
+// Returns {4010} / {4011} / {4012}, or {0, name, form, users, last seq, epoch, recovered (0/1),
+// roster, missed event...}: the events after `since` from the room's stream, when it still holds
+// all of them (else none).
+constexpr std::string_view resume_body = R"lua(
+local key = 'rc:tok:' .. ARGV[1]
+local tok = redis.call('HMGET', key, 'r', 'n', 'o', 'h')
+local n, name, old = tok[1], tok[2], tok[3]
+if not n or tok[4] ~= redis.sha1hex(ARGV[2]) then return {4010} end
+local meta, names, roster, channel, stream = room_keys(n)
+if redis.call('HGET', names, name) ~= old then return {4010} end
+if ARGV[4] ~= '' and ARGV[4] ~= n then return {4011} end
+local last = tonumber(redis.call('HGET', meta, 'seq'))
+local since = tonumber(ARGV[3])
+if since > last then return {4012} end
+local missed = {}
+local recovered = 1
+if since < last then
+  missed = redis.call('XRANGE', stream, string.format('%d-1', since + 1), '+')
+  if #missed ~= last - since then
+    missed = {}
+    recovered = 0
+  end
+end
+local owner = ARGV[5]
+redis.call('HSET', names, name, owner)
+local colon = string.find(old, ':', 1, true)
+redis.call('HDEL', 'rc:node:' .. string.sub(old, 1, colon - 1) .. ':m', old)
+redis.call('HSET', ARGV[6], owner, n .. ':' .. name)
+revoke_token(n, name)
+issue_token(n, name, owner, ARGV[7], ARGV[8])
+redis.call('PUBLISH', 'rc:node:' .. string.sub(old, 1, colon - 1),
+  cjson.encode({k = 'moved', r = tonumber(n), o = old}))
+local out = {0, name, redis.call('HGET', meta, 'form'), redis.call('HLEN', names), last,
+  redis.call('HGET', meta, 'ep') or '', recovered, redis.call('ZRANGE', roster, 0, -1)}
+for _, entry in ipairs(missed) do out[#out + 1] = entry[2][4] end
+return out
+)lua";
+
 std::string assemble(std::string_view body) {
   std::string text(prelude);
   text += body;
@@ -155,8 +250,8 @@ std::string assemble(std::string_view body) {
 
 std::string_view script_text(script which) {
   static const std::array<std::string, script_count> texts = {
-      assemble(create_body), assemble(join_body), assemble(say_body), assemble(leave_body),
-      assemble(heartbeat_body)};
+      assemble(create_body), assemble(join_body),      assemble(say_body),
+      assemble(leave_body),  assemble(heartbeat_body), assemble(resume_body)};
   return texts[static_cast<std::size_t>(which)];
 }
 

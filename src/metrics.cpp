@@ -178,6 +178,14 @@ void render_cluster_prometheus(std::string& text, const cluster_metrics& cluster
          cluster.reaped_members.load(relaxed));
   single(out, "roomcast_cluster_live_nodes", "gauge", "Nodes whose heartbeat is recent.",
          cluster.live_nodes.load(relaxed));
+  single(out, "roomcast_cluster_held_seats", "gauge",
+         "Seats this node holds for a resume after their connection dropped.",
+         cluster.held_seats.load(relaxed));
+  single(out, "roomcast_cluster_resumes_total", "counter", "Seats taken back on this node.",
+         cluster.resumes.load(relaxed));
+  single(out, "roomcast_cluster_resumes_unrecovered_total", "counter",
+         "Resumes on this node whose missed events were no longer all in the room's history.",
+         cluster.resumes_unrecovered.load(relaxed));
   text += out.str();
   cluster.script_latency.render(text, "roomcast_redis_script_latency_seconds",
                                 "Round trip of a room script (EVALSHA), as its caller waits.");

@@ -486,8 +486,13 @@ class connection final : public member, public std::enable_shared_from_this<conn
       co_await send_own(refusal_frame(wire_code::already_in_room));
       co_return;
     }
-    if (context_.cluster != nullptr) {  // no tokens are issued in cluster mode (docs/cluster.md)
-      co_await send_own(refusal_frame(wire_code::invalid_token));
+    if (context_.cluster != nullptr) {
+      auto outcome = co_await context_.cluster->resume(request, shared_from_this());
+      if (auto* seat = std::get_if<cluster_seat>(&outcome)) {
+        cluster_place_ = std::move(*seat);
+        co_return;
+      }
+      co_await send_own(refusal_frame(std::get<wire_code>(outcome)));
       co_return;
     }
     auto result = co_await context_.hub.resume(request, shared_from_this());
@@ -508,9 +513,11 @@ class connection final : public member, public std::enable_shared_from_this<conn
     if (context_.cluster != nullptr) {
       cluster_admission outcome;
       if (kind == room_event_kind::create) {
-        outcome = co_await context_.cluster->create(room, std::move(name), shared_from_this());
+        outcome =
+            co_await context_.cluster->create(room, std::move(name), shared_from_this(), wishes);
       } else {
-        outcome = co_await context_.cluster->join(room, std::move(name), shared_from_this());
+        outcome =
+            co_await context_.cluster->join(room, std::move(name), shared_from_this(), wishes);
       }
       if (auto* seat = std::get_if<cluster_seat>(&outcome)) {
         cluster_place_ = std::move(*seat);

@@ -336,7 +336,7 @@ function admitted(frame) {
 function startRejoin() {
   stopRejoin();
   // With a token the server may still hold our seat and what we missed; without one (history
-  // off, cluster mode) joining again is the only way back.
+  // off) joining again is the only way back.
   const step = app.seat.token ? 'resume' : 'join';
   app.rejoin = { step, switches: 0, nameTaken: 0, timer: 0 };
   sendRejoin();

@@ -37,6 +37,7 @@ struct cluster_seat {
   std::uint64_t member_id = 0;
   std::string owner;  ///< "node:member": who holds the name in Redis
   std::string name;
+  bool resumable = false;  ///< has a resume token: a dropped connection holds the seat
 
   /** Members of the room cluster-wide, as of the last event this node received. */
   std::size_t users() const noexcept;
@@ -62,10 +63,11 @@ class cluster_node {
   void start();
   /** Server shutdown: each member is told its room is closing (after every event received before
    * it), so that its connection closes with 1001; their leaves then reach the other nodes.
-   * Admissions are refused from now on. Thread-safe. */
+   * Admissions are refused from now on, and seats held for a resume leave now. Thread-safe. */
   void shutdown();
-  /** Ends every loop and closes both Redis connections, so that the io_contexts run out of work.
-   * Thread-safe; call it once the connections are gone. */
+  /** Ends every loop and closes both Redis connections, so that the io_contexts run out of work,
+   * once the leaves of the held seats that shutdown() released are sent (each within the command
+   * timeout). Thread-safe; call it once the connections are gone. */
   void stop();
 
   /** Connected to Redis and in sync: what /readyz reports. Thread-safe. */
@@ -74,10 +76,20 @@ class cluster_node {
   /** Commands sent to Redis and not answered yet, for /metrics. Thread-safe. */
   std::size_t in_flight() const noexcept;
 
+  /** With `wishes.history`, a joiner's own frame is followed by the room's recent chat (the
+   * room's stream in Redis), then live events. */
   boost::asio::awaitable<cluster_admission> create(room_id id, std::string name,
-                                                   std::shared_ptr<member> who);
+                                                   std::shared_ptr<member> who,
+                                                   admission_wishes wishes = {});
   boost::asio::awaitable<cluster_admission> join(room_id id, std::string name,
-                                                 std::shared_ptr<member> who);
+                                                 std::shared_ptr<member> who,
+                                                 admission_wishes wishes = {});
+  /** Takes back the seat `request.token` names, on any node, for `who`: it gets a `resume` frame
+   * with the next token and the events after `request.since` (when the room's stream still has
+   * them all), then live events; an old connection still open elsewhere is closed with 4100.
+   * `invalid_token`, `wrong_room`, `since_ahead` (nothing changed), or `unavailable`. */
+  boost::asio::awaitable<cluster_admission> resume(resume_seat request,
+                                                   std::shared_ptr<member> who);
   /** Publishes a chat message; waits while the node has its bound of commands in flight.
    * `ok`, or `unavailable` (nothing was published). */
   boost::asio::awaitable<wire_code> say(const cluster_seat& seat, std::string text);

@@ -82,6 +82,9 @@ struct cluster_metrics {
   std::atomic<std::uint64_t> resync_closes{0};   ///< clients closed with 1012
   std::atomic<std::uint64_t> reaped_members{0};  ///< members of silent nodes this node reaped
   std::atomic<std::int64_t> live_nodes{0};
+  std::atomic<std::size_t> held_seats{0};  ///< seats this node holds for a resume (grace running)
+  std::atomic<std::uint64_t> resumes{0};   ///< seats taken back on this node
+  std::atomic<std::uint64_t> resumes_unrecovered{0};  ///< of them, with events lost from history
 
   void count(failure kind) noexcept {
     failures[static_cast<std::size_t>(kind)].fetch_add(1, std::memory_order_relaxed);

@@ -291,7 +291,7 @@ describe('history and resume', () => {
     });
   });
 
-  it('without a token (--history 0, as in cluster mode) the page joins again after a drop', async (t) => {
+  it('without a token (--history 0) the page joins again after a drop', async (t) => {
     await withScreenshots(t, () => pages, async () => {
       const server = await serve(['--history', '0']);
       const proxy = await proxyTo(server);

@@ -16,6 +16,12 @@ redis::reply integer(long long value) {
   r.integer = value;
   return r;
 }
+redis::reply string(std::string value) {
+  redis::reply r;
+  r.type = redis::reply::kind::string;
+  r.str = std::move(value);
+  return r;
+}
 redis::reply array(std::vector<redis::reply> elements) {
   redis::reply r;
   r.type = redis::reply::kind::array;
@@ -33,8 +39,8 @@ TEST_CASE("a room's keys and channel share one hash tag") {
 }
 
 TEST_CASE("every script starts with the shared prelude and has a body of its own") {
-  for (const auto which :
-       {script::create, script::join, script::say, script::leave, script::heartbeat}) {
+  for (const auto which : {script::create, script::join, script::say, script::leave,
+                           script::heartbeat, script::resume}) {
     const auto text = script_text(which);
     CHECK_THAT(std::string(text), Catch::Contains("local function next_event"));
     CHECK_THAT(std::string(text), Catch::Contains("return"));
@@ -135,4 +141,65 @@ TEST_CASE("the run_id is read from INFO server") {
       "# Server\r\nredis_version:7.0.15\r\nrun_id:4c2ab1f0e9d8\r\ntcp_port:0\r\n";
   CHECK(run_id_of(info) == "4c2ab1f0e9d8");
   CHECK_FALSE(run_id_of("# Server\r\nredis_version:7.0.15\r\n"));
+}
+
+TEST_CASE(
+    "the newcomer's own frame carries the room's epoch and its token and the others' do not") {
+  const auto e = decode_event(
+      R"({"k":"join","r":1234,"f":"s","n":"bob","u":2,"s":2,"i":1764100000105,"o":"a:7",)"
+      R"("m":["alice","bob"],"e":"Xq3v0kT9bWm1aLzE"})");
+  REQUIRE(e);
+  CHECK(e->epoch == "Xq3v0kT9bWm1aLzE");
+  const auto own = json::parse(event_frame(*e, true, "tok")).as_object();
+  CHECK(own.at("epoch") == "Xq3v0kT9bWm1aLzE");
+  CHECK(own.at("token") == "tok");
+  const auto others = json::parse(event_frame(*e, false)).as_object();
+  CHECK_FALSE(others.contains("epoch"));
+  CHECK_FALSE(others.contains("token"));
+}
+
+TEST_CASE("a join's answer carries its history after the code") {
+  CHECK(admission_history(array({integer(0)})).empty());
+  CHECK(admission_history(array({integer(0), string("a"), string("b")}))
+        == std::vector<std::string>{"a", "b"});
+  CHECK(decode_admission(array({integer(0), string("a")})) == wire_code::ok);
+}
+
+TEST_CASE("token keys: 16 hex digits of the index") {
+  CHECK(token_index(0x0123456789abcdefULL) == "0123456789abcdef");
+  CHECK(token_index(1) == "0000000000000001");
+  CHECK(token_key(255) == "rc:tok:00000000000000ff");
+}
+
+TEST_CASE("resume answers: a refusal or the seat with its missed events or nothing") {
+  CHECK(decode_resume(array({integer(4010)}))->code == wire_code::invalid_token);
+  CHECK(decode_resume(array({integer(4011)}))->code == wire_code::wrong_room);
+  CHECK(decode_resume(array({integer(4012)}))->code == wire_code::since_ahead);
+  CHECK_FALSE(decode_resume(array({integer(7)})));
+  CHECK_FALSE(decode_resume(integer(0)));
+  CHECK_FALSE(decode_resume(array({integer(0), string("bob")})));
+  const auto back = decode_resume(
+      array({integer(0), string("bob"), string("s"), integer(2), integer(9), string("ep"),
+             integer(1), array({string("alice"), string("bob")}), string("{e8}"), string("{e9}")}));
+  REQUIRE(back);
+  CHECK(back->code == wire_code::ok);
+  CHECK(back->name == "bob");
+  CHECK_FALSE(back->room_as_number);
+  CHECK(back->users == 2);
+  CHECK(back->last == 9);
+  CHECK(back->epoch == "ep");
+  CHECK(back->recovered);
+  CHECK(back->roster == std::vector<std::string>{"alice", "bob"});
+  CHECK(back->missed == std::vector<std::string>{"{e8}", "{e9}"});
+}
+
+TEST_CASE("a moved notice names the room and the old owner and is not a room event") {
+  const auto moved = decode_moved(R"({"k":"moved","r":1234,"o":"n1:7"})");
+  REQUIRE(moved);
+  CHECK(moved->first == 1234);
+  CHECK(moved->second == "n1:7");
+  CHECK_FALSE(decode_moved(R"({"k":"join","r":1234,"o":"n1:7"})"));
+  CHECK_FALSE(decode_moved(R"({"k":"moved","r":12345,"o":"n1:7"})"));
+  CHECK_FALSE(decode_moved("not json"));
+  CHECK_FALSE(decode_event(R"({"k":"moved","r":1234,"o":"n1:7"})"));
 }
