@@ -2,7 +2,7 @@
 // a unix socket in a temporary directory, no persistence) and three roomcast nodes (the real
 // binary, tests/support/server_process) on ephemeral ports, with clients on different nodes. One
 // node may reach Redis through a TCP proxy of the test's (tests/support/redis_proxy), which can
-// make its subscription go silent.
+// make its subscription go silent, or fall behind until Redis's output-buffer limit drops it.
 // Every wait has a deadline (run_client's, or a log line's); nothing sleeps. Every process is
 // ended by its PID when its object goes.
 //
@@ -155,6 +155,41 @@ json::array names(std::initializer_list<const char*> list) {
   for (const char* name : list)
     out.emplace_back(name);
   return out;
+}
+
+// What redis-server 7 logs when client-output-buffer-limit drops a client.
+constexpr std::string_view output_buffer_drop =
+    "closed ASAP for overcoming of output buffer limits";
+
+// alice says 100-character messages in batches until Redis has logged that it dropped a client
+// for its output buffer; `said` counts them. She reads each one back before the next, and keeps
+// in `others` the frames that are not her own messages (bob's leave may come meanwhile: node 1
+// can resync between two batches). Every frame she gets is the next seq of room 1234.
+net::awaitable<void> say_until_dropped(cluster& nodes, test_client& alice, int& said,
+                                       std::vector<json::object>& others) {
+  const std::string text(100, 'x');
+  std::int64_t last_seq = 2;  // bob's join
+  while (!nodes.redis().logged(output_buffer_drop)) {
+    REQUIRE(said < 5000);  // far more than a 64 kB limit and a socket's buffer hold
+    for (int i = 0; i < 50; ++i) {
+      co_await alice.say(text);
+      ++said;
+      for (;;) {
+        auto frame = co_await alice.receive();
+        CHECK(frame.at("seq") == last_seq + 1);
+        last_seq = frame.at("seq").as_int64();
+        const bool own = frame.at("event") == "message" && frame.at("name") == "alice";
+        if (own) break;
+        others.push_back(std::move(frame));
+      }
+    }
+  }
+}
+
+// Reads what `member` gets until its connection ends, keeping the frames.
+net::awaitable<void> read_to_end(test_client& member, ending& out) {
+  auto got = co_await member.receive_ending(true);
+  out = std::move(got);
 }
 
 }  // namespace
@@ -397,6 +432,100 @@ TEST_CASE("a silent subscription: the probe finds it, and the node resubscribes 
     const auto bob_back = co_await alice.receive();
     CHECK(bob_back.at("name") == "bob");
     CHECK(bob_back.at("seq") == rejoined.at("seq"));
+    co_await again.say("back");
+    const auto at_alice = co_await alice.receive();
+    const auto at_bob = co_await again.receive();
+    CHECK(at_alice == at_bob);
+    CHECK(at_alice.at("text") == "back");
+    co_await alice.say("welcome back");
+    const auto welcome = co_await again.receive();
+    CHECK(welcome.at("text") == "welcome back");
+    CHECK(welcome.at("seq") == at_alice.at("seq").as_int64() + 1);
+    co_await dave.say("still here");
+    const auto dave_heard = co_await dave.receive();
+    CHECK(dave_heard.at("text") == "still here");
+    CHECK(dave_heard.at("seq") == 2);
+  });
+}
+
+// (No ':' late in a test's name: Catch2's console reporter indents the wrapped name past the
+// colon, and asserts when that is wider than the line.)
+TEST_CASE(
+    "a node that falls behind and is dropped by Redis's client-output-buffer-limit pubsub is "
+    "treated as a gap") {
+  // Node 1 reaches Redis through the test's proxy, which stops reading its subscription below.
+  // --node-timeout 10000: the probe would take the subscription for dead only after 5 s without
+  // its echo, so what ends it here is Redis, not the node.
+  cluster nodes({"--node-timeout", "10000"}, 1);
+  REQUIRE(nodes.redis_command({"CONFIG", "SET", "client-output-buffer-limit", "pubsub 64kb 0 0"}));
+  run_client([&]() -> net::awaitable<void> {
+    auto [alice, bob] = co_await alice_and_bob(nodes);
+    // dave is alone in a room of his own on node 1: it does not move while node 1 falls behind.
+    auto dave = co_await test_client::connect(nodes.port(1));
+    const auto dave_created = co_await dave.create("4321", "dave");
+    REQUIRE(dave_created.at("code") == 200);
+    REQUIRE(nodes.proxy().subscriber_connections() == 1);
+    REQUIRE_FALSE(nodes.redis().logged(output_buffer_drop));
+
+    // Node 1 stops reading its subscription (as a node too slow to keep up would): the socket
+    // from Redis fills, then Redis's output buffer for it, past the 64 kB hard limit, and Redis
+    // closes it. Meanwhile bob reads whatever node 1 still delivers, until his connection ends.
+    REQUIRE(nodes.proxy().stall_subscribers() == 1);
+    int said = 0;
+    std::vector<json::object> at_alice_meanwhile;
+    ending bob_end;
+    std::vector<net::awaitable<void>> tasks;
+    tasks.push_back(say_until_dropped(nodes, alice, said, at_alice_meanwhile));
+    tasks.push_back(read_to_end(bob, bob_end));
+    co_await all_of(std::move(tasks));
+    INFO("alice said " << said << ", bob got " << bob_end.frames_before << " frames");
+
+    // Node 1 got what Redis had sent before it dropped the subscription (a gapless prefix of
+    // alice's messages), then the end of the stream: it reconnected, resubscribed, found room
+    // 1234 past what it saw, and closed bob with 1012 instead of delivering the rest.
+    CHECK(bob_end.close_code == 1012);
+    CHECK(bob_end.frames_before < static_cast<std::size_t>(said));
+    for (std::size_t i = 0; i < bob_end.frames.size(); ++i) {
+      CHECK(bob_end.frames[i].at("event") == "message");
+      CHECK(bob_end.frames[i].at("seq") == static_cast<std::int64_t>(3 + i));
+    }
+    // It was Redis's output-buffer limit, on a pub/sub client (flags=P in the client's line), and
+    // node 1 saw its subscription end (not its probe go unanswered).
+    CHECK(nodes.redis().logged("flags=P"));
+    REQUIRE(nodes.logged(1, "Redis unavailable (subscription lost"));
+    REQUIRE(nodes.logged(1, "reconnected"));
+    CHECK_FALSE(nodes.logged(1, "the subscription stopped delivering", 0ms));
+    CHECK(nodes.proxy().subscriber_connections() == 2);
+    // bob's leave reaches alice (during her messages or after them), and nothing else does.
+    if (at_alice_meanwhile.empty()) {
+      auto frame = co_await alice.receive();
+      CHECK(frame.at("seq") == 3 + said);
+      at_alice_meanwhile.push_back(std::move(frame));
+    }
+    REQUIRE(at_alice_meanwhile.size() == 1);
+    const auto& left = at_alice_meanwhile.front();
+    INFO(json::serialize(left));
+    CHECK(left.at("event") == "leave");
+    CHECK(left.at("name") == "bob");
+    CHECK(left.at("reason") == "disconnected");
+    CHECK(left.at("users") == 1);
+    const auto metrics = co_await http_exchange(nodes.port(1), get("/metrics"));
+    CHECK_THAT(metrics, Catch::Contains("roomcast_redis_failures_total{kind=\"probe\"} 0")
+                            && Catch::Contains("roomcast_redis_reconnects_total 1")
+                            && Catch::Contains("roomcast_cluster_sequence_gaps_total 1")
+                            && Catch::Contains("roomcast_cluster_resync_closes_total 1")
+                            && Catch::Contains("roomcast_redis_up 1"));
+    // The other nodes' subscriptions were not touched.
+    const auto metrics_0 = co_await http_exchange(nodes.port(0), get("/metrics"));
+    CHECK_THAT(metrics_0, Catch::Contains("roomcast_redis_reconnects_total 0"));
+
+    // The room works again: bob joins again on node 1, and chat goes both ways; dave's room went
+    // on as before.
+    auto again = co_await test_client::connect(nodes.port(1));
+    const auto rejoined = co_await again.join("1234", "bob");
+    CHECK(rejoined.at("members").as_array() == names({"alice", "bob"}));
+    const auto bob_back = co_await alice.receive();
+    CHECK(bob_back.at("name") == "bob");
     co_await again.say("back");
     const auto at_alice = co_await alice.receive();
     const auto at_bob = co_await again.receive();

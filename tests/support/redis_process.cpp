@@ -1,5 +1,6 @@
 #include "redis_process.hpp"
 
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -127,20 +128,32 @@ void redis_process::start(std::chrono::milliseconds deadline) {
 // Reads the server's log until it says it accepts connections (Redis 7.0: "The server is now
 // ready to accept connections at <path>").
 void redis_process::wait_ready(clock::time_point until) {
-  std::string log;
-  char chunk[4096];
-  while (log.find("ready to accept connections") == std::string::npos) {
+  log_.clear();
+  std::array<char, 4096> chunk{};
+  while (log_.find("ready to accept connections") == std::string::npos) {
     if (!readable(stdout_fd_, until)) {
       kill();
-      throw std::runtime_error("redis-server did not get ready in time: " + log);
+      throw std::runtime_error("redis-server did not get ready in time: " + log_);
     }
-    const auto n = ::read(stdout_fd_, chunk, sizeof chunk);
+    const auto n = ::read(stdout_fd_, chunk.data(), chunk.size());
     if (n <= 0) {
       kill();
-      throw std::runtime_error("redis-server ended before it was ready: " + log);
+      throw std::runtime_error("redis-server ended before it was ready: " + log_);
     }
-    log.append(chunk, static_cast<std::size_t>(n));
+    log_.append(chunk.data(), static_cast<std::size_t>(n));
   }
+}
+
+bool redis_process::logged(std::string_view needle, std::chrono::milliseconds deadline) {
+  const auto until = clock::now() + deadline;
+  std::array<char, 4096> chunk{};
+  while (log_.find(needle) == std::string::npos) {
+    if (stdout_fd_ < 0 || !readable(stdout_fd_, until)) return false;
+    const auto n = ::read(stdout_fd_, chunk.data(), chunk.size());
+    if (n <= 0) return false;
+    log_.append(chunk.data(), static_cast<std::size_t>(n));
+  }
+  return true;
 }
 
 bool redis_process::answers_ping(clock::time_point until) const {

@@ -7,6 +7,7 @@
 // crashed test leaves no server behind: start and restart it from a thread that outlives its use.
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 
 #include "roomcast/resp.hpp"
@@ -28,6 +29,10 @@ class redis_process {
   const std::string& socket_path() const noexcept { return socket_path_; }
   pid_t pid() const noexcept { return pid_; }
 
+  /** True when the server has logged `needle` since it last started, or does within `deadline`
+   * (0: only what it has logged already). */
+  bool logged(std::string_view needle, std::chrono::milliseconds deadline = {});
+
   /** SIGKILL now (no shutdown, no goodbye to clients), and reap it. */
   void kill();
   /** Starts a new server on the same socket path (after kill()), with an empty dataset. */
@@ -40,6 +45,7 @@ class redis_process {
 
   std::string dir_;
   std::string socket_path_;
+  std::string log_;  // what the server has written to its stdout since it last started
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
 };

@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <fcntl.h>
 #include <future>
 #include <string_view>
 #include <utility>
@@ -34,6 +35,14 @@ bool contains_subscribe(std::string_view bytes) {
   return found != bytes.end();
 }
 
+// Asio opens and accepts sockets without close-on-exec: the processes a test starts later (its
+// nodes) would hold the proxy's connections open. (A fork before this runs can still copy one:
+// link::close shuts a connection down before closing it.)
+void keep_from_children(int fd) {
+  const int flags = ::fcntl(fd, F_GETFD);
+  if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+
 // One client connection and the proxy's own connection to Redis for it. Everything here is used on
 // the proxy's thread only.
 struct link {
@@ -45,6 +54,10 @@ struct link {
   void close() {
     closed = true;
     error_code ignored;
+    // shutdown first: a process forked meanwhile (a node the test started) may hold a copy of a
+    // descriptor, and close() alone would then not end the connection for its peer.
+    client.shutdown(tcp::socket::shutdown_both, ignored);
+    server.shutdown(unix_stream::socket::shutdown_both, ignored);
     client.close(ignored);
     server.close(ignored);
     gate.cancel();  // wakes a frozen pump, which then finds `closed`
@@ -56,6 +69,7 @@ struct link {
   std::string tail;        // the client's last bytes, for a SUBSCRIBE split over two reads
   bool subscriber = false;
   bool frozen = false;
+  bool stalled = false;  // reads nothing from Redis until Redis closes (or the link does)
   bool closed = false;
 };
 
@@ -65,7 +79,9 @@ struct redis_proxy::state {
   state(net::io_context& context, std::string path)
       : io(context),
         acceptor(context, {net::ip::address_v4::loopback(), 0}),
-        upstream(std::move(path)) {}
+        upstream(std::move(path)) {
+    keep_from_children(acceptor.native_handle());
+  }
 
   net::io_context& io;
   tcp::acceptor acceptor;
@@ -87,6 +103,7 @@ struct redis_proxy::state {
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
       if (ec) co_return;  // closed: the proxy is going
+      keep_from_children(socket.native_handle());
       connections.fetch_add(1);
       auto opened = std::make_shared<link>(std::move(socket), io);
       std::erase_if(links, [](const std::weak_ptr<link>& weak) { return weak.expired(); });
@@ -97,6 +114,7 @@ struct redis_proxy::state {
 
   net::awaitable<void> serve(std::shared_ptr<state> self, std::shared_ptr<link> to) {
     auto [ec] = co_await to->server.async_connect(unix_stream::endpoint(upstream), use_nothrow);
+    if (to->server.is_open()) keep_from_children(to->server.native_handle());
     if (ec || to->closed) {
       to->close();
       co_return;
@@ -129,10 +147,18 @@ struct redis_proxy::state {
   }
 
   // Redis to client: passes, except while frozen, when what was read stays here (and the rest in
-  // the sockets' buffers) and the connection stays open.
+  // the sockets' buffers) and the connection stays open; and while stalled, when nothing more is
+  // read from Redis until it closes its end (a hang-up, seen without reading) or the link closes.
   static net::awaitable<void> to_client(std::shared_ptr<link> to) {
     std::array<char, 4096> buffer{};
     while (!to->closed) {
+      if (to->stalled) {
+        co_await to->server.async_wait(unix_stream::socket::wait_error, use_nothrow);
+        // Whatever ended the wait, reading again tells the truth: what Redis sent before it
+        // closed is passed on, then the end of the stream closes the link.
+        to->stalled = false;
+        continue;
+      }
       auto [ec, size] = co_await to->server.async_read_some(net::buffer(buffer), use_nothrow);
       if (ec) break;
       while (to->frozen && !to->closed) {
@@ -184,6 +210,22 @@ std::size_t redis_proxy::freeze_subscribers() {
       ++n;
     }
     frozen.set_value(n);
+  });
+  return count.get();
+}
+
+std::size_t redis_proxy::stall_subscribers() {
+  std::promise<std::size_t> stalled;
+  auto count = stalled.get_future();
+  net::post(io_, [self = state_, &stalled] {
+    std::size_t n = 0;
+    for (const auto& weak : self->links) {
+      const auto open = weak.lock();
+      if (!open || open->closed || !open->subscriber) continue;
+      open->stalled = true;
+      ++n;
+    }
+    stalled.set_value(n);
   });
   return count.get();
 }

@@ -3,8 +3,11 @@
 // port, run by a thread of its own. It can make a node's subscription go silent the way a broken
 // middlebox or a failover elsewhere can: the connections on which the client has sent SUBSCRIBE
 // stop passing what Redis sends (those bytes are held, the connection stays open both ways), while
-// every other connection (the node's commands) keeps working. It tells subscriber connections from
-// the others by what the client sends, not by their order.
+// every other connection (the node's commands) keeps working. It can also make a subscriber fall
+// behind the way a slow node does: it stops reading what Redis sends on those connections, so
+// that the socket's buffer fills and Redis's own output buffer for that client grows (until
+// client-output-buffer-limit makes Redis close it). It tells subscriber connections from the
+// others by what the client sends, not by their order.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -31,6 +34,13 @@ class redis_proxy {
   /** From now on, holds what Redis sends on every open connection that has carried a SUBSCRIBE
    * (a connection opened later passes everything). Returns how many connections it froze. */
   std::size_t freeze_subscribers();
+
+  /** From now on, stops reading what Redis sends on every open connection that has carried a
+   * SUBSCRIBE (a connection opened later passes everything): the socket from Redis fills, then
+   * Redis's output buffer for that client. When Redis closes such a connection, the proxy reads
+   * and passes on what was left in the socket, then closes the client's side, as a slow client
+   * would find it. Returns how many connections it stalled. */
+  std::size_t stall_subscribers();
 
   /** Connections accepted so far, and how many of them have carried a SUBSCRIBE. Thread-safe. */
   std::size_t connections() const noexcept;
