@@ -4,21 +4,18 @@
 // PID when its object goes.
 //
 // No co_await is written inside a CHECK or REQUIRE (docs/architecture.md, "Toolchain traps").
-#include <array>
 #include <chrono>
 #include <csignal>
-#include <cstdio>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 
+#include "cluster_nodes.hpp"
 #include "redis_process.hpp"
 #include "server_fixture.hpp"
 #include "server_process.hpp"
@@ -31,83 +28,9 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr auto node_timeout = 1000ms;
-
-// A Redis and three nodes on it. Extra flags go to every node.
-class cluster {
- public:
-  explicit cluster(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
-    for (int i = 0; i < 3; ++i)
-      start_node(i);
-  }
-
-  std::uint16_t port(int i) const { return ports_.at(static_cast<std::size_t>(i)); }
-  server_process& node(int i) { return *nodes_.at(static_cast<std::size_t>(i)); }
-
-  // What redis-cli prints for one command on the test's server (one line per reply element).
-  std::string redis_output(const std::vector<std::string>& words) {
-    std::string line = "redis-cli -s '" + redis_.socket_path() + "'";
-    for (const auto& word : words)
-      line += " '" + word + "'";
-    std::string out;
-    // NOLINTNEXTLINE(cert-env33-c): a fixed command line of the test's own
-    if (FILE* pipe = ::popen(line.c_str(), "r")) {
-      std::array<char, 4096> buffer{};
-      while (const auto got = std::fread(buffer.data(), 1, buffer.size(), pipe))
-        out.append(buffer.data(), got);
-      ::pclose(pipe);
-    }
-    return out;
-  }
-
-  // True when node i has logged a line containing `needle` (before or within `deadline`).
-  bool logged(int i, std::string_view needle, std::chrono::milliseconds deadline = 10s) {
-    for (const auto& line : node(i).lines()) {
-      if (line.find(needle) != std::string::npos) return true;
-    }
-    return node(i).wait_for_line(needle, deadline).has_value();
-  }
-
- private:
-  void start_node(int i) {
-    std::vector<std::string> args = {"--port",          "0",
-                                     "--threads",       "1",
-                                     "--redis",         "unix://" + redis_.socket_path(),
-                                     "--node-id",       "n" + std::to_string(i),
-                                     "--node-timeout",  std::to_string(node_timeout.count()),
-                                     "--rate-limit",    "0",
-                                     "--drain-timeout", "5000"};
-    args.insert(args.end(), extra_.begin(), extra_.end());
-    nodes_.push_back(std::make_unique<server_process>(args));
-    ports_.push_back(nodes_.back()->port_after("listening on"));
-    REQUIRE(logged(i, "ready on"));
-  }
-
-  redis_process redis_;
-  std::vector<std::string> extra_;
-  std::vector<std::unique_ptr<server_process>> nodes_;
-  std::vector<std::uint16_t> ports_;
-};
-
-// What roomcast's page sends: create/join asking for history and a resume token.
-std::string admission_with_resume(std::string_view type, std::string_view room,
-                                  std::string_view name) {
-  auto frame = json::parse(admission_frame(type, room, name)).as_object();
-  frame["history"] = true;
-  frame["resume"] = true;
-  return json::serialize(frame);
-}
-
-std::string resume_frame(std::string_view token, std::int64_t since,
-                         std::optional<std::string_view> room = std::nullopt) {
-  json::object frame{{"type", "resume"}, {"token", token}, {"since", since}};
-  if (room) frame["roomId"] = *room;
-  return json::serialize(frame);
-}
-
-std::string token_of(const json::object& frame) {
-  return std::string(frame.at("token").as_string());
-}
+// The shared set-up: tests/support/cluster_nodes.hpp.
+using cluster = cluster_nodes;
+constexpr auto node_timeout = cluster_nodes::node_timeout;
 
 // Sends `frame` and returns the client's next frame.
 net::awaitable<json::object> ask(test_client& client, std::string frame) {

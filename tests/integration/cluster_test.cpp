@@ -9,7 +9,6 @@
 // No co_await is written inside a CHECK or REQUIRE (docs/architecture.md, "Toolchain traps").
 #include <chrono>
 #include <csignal>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <utility>
@@ -18,6 +17,7 @@
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 
+#include "cluster_nodes.hpp"
 #include "redis_process.hpp"
 #include "redis_proxy.hpp"
 #include "server_fixture.hpp"
@@ -31,66 +31,9 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr auto node_timeout = 1000ms;
-
-constexpr int no_node = -1;
-
-// A Redis and three nodes on it. Extra flags go to every node. Node `proxied` (if any) reaches
-// Redis over TCP through proxy(); the others on its unix socket.
-class cluster {
- public:
-  explicit cluster(std::vector<std::string> extra = {}, int proxied = no_node)
-      : extra_(std::move(extra)), proxied_(proxied) {
-    if (proxied_ != no_node) proxy_ = std::make_unique<redis_proxy>(redis_.socket_path());
-    for (int i = 0; i < 3; ++i)
-      start_node(i);
-  }
-
-  std::uint16_t port(int i) const { return ports_.at(static_cast<std::size_t>(i)); }
-  server_process& node(int i) { return *nodes_.at(static_cast<std::size_t>(i)); }
-  redis_process& redis() { return redis_; }
-  redis_proxy& proxy() { return *proxy_; }
-
-  // Runs one command through redis-cli on the test's server; true when it exits 0.
-  bool redis_command(const std::vector<std::string>& words) {
-    std::string line = "redis-cli -s '" + redis_.socket_path() + "'";
-    for (const auto& word : words)
-      line += " '" + word + "'";
-    line += " >/dev/null";
-    return std::system(line.c_str()) == 0;  // NOLINT(concurrency-mt-unsafe): one test thread
-  }
-
-  // True when node i has logged a line containing `needle` (before or within `deadline`).
-  bool logged(int i, std::string_view needle, std::chrono::milliseconds deadline = 10s) {
-    for (const auto& line : node(i).lines()) {
-      if (line.find(needle) != std::string::npos) return true;
-    }
-    return node(i).wait_for_line(needle, deadline).has_value();
-  }
-
- private:
-  void start_node(int i) {
-    const auto redis_url = i == proxied_ ? proxy_->url() : "unix://" + redis_.socket_path();
-    std::vector<std::string> args = {"--port",          "0",
-                                     "--threads",       "1",
-                                     "--redis",         redis_url,
-                                     "--node-id",       "n" + std::to_string(i),
-                                     "--node-timeout",  std::to_string(node_timeout.count()),
-                                     "--rate-limit",    "0",
-                                     "--drain-timeout", "5000"};
-    args.insert(args.end(), extra_.begin(), extra_.end());
-    nodes_.push_back(std::make_unique<server_process>(args));
-    ports_.push_back(nodes_.back()->port_after("listening on"));
-    REQUIRE(logged(i, "ready on"));
-  }
-
-  redis_process redis_;
-  std::vector<std::string> extra_;
-  int proxied_;
-  std::unique_ptr<redis_proxy> proxy_;  // outlives the nodes: they are ended first
-  std::vector<std::unique_ptr<server_process>> nodes_;
-  std::vector<std::uint16_t> ports_;
-};
+// The shared set-up: tests/support/cluster_nodes.hpp.
+using cluster = cluster_nodes;
+constexpr auto node_timeout = cluster_nodes::node_timeout;
 
 std::string get(std::string_view path) {
   return "GET " + std::string(path) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";

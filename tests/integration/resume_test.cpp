@@ -1,9 +1,7 @@
 // Room history and resume end to end: the real server on two threads, real WebSocket clients,
 // TCP connections dropped mid-conversation.
-#include <optional>
 #include <string>
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 
@@ -16,30 +14,10 @@ namespace json = boost::json;
 
 namespace {
 
-// What roomcast's page sends: create/join asking for history and a resume token.
-std::string admission_with_resume(std::string_view type, std::string_view room,
-                                  std::string_view name) {
-  auto frame = json::parse(admission_frame(type, room, name)).as_object();
-  frame["history"] = true;
-  frame["resume"] = true;
-  return json::serialize(frame);
-}
-
-std::string resume_frame(std::string_view token, std::int64_t since,
-                         std::optional<std::string_view> room = std::nullopt) {
-  json::object frame{{"type", "resume"}, {"token", token}, {"since", since}};
-  if (room) frame["roomId"] = *room;
-  return json::serialize(frame);
-}
-
 // Sends `frame` and returns the client's next frame.
 net::awaitable<json::object> ask(test_client& client, std::string frame) {
   co_await client.send(frame);
   co_return co_await client.receive();
-}
-
-std::string token_of(const json::object& frame) {
-  return std::string(frame.at("token").as_string());
 }
 
 config with_grace(std::chrono::milliseconds grace) {

@@ -95,6 +95,28 @@ std::string admission_frame(std::string_view type, std::string_view room, std::s
   return json::serialize(frame);
 }
 
+std::string admission_with_resume(std::string_view type, std::string_view room,
+                                  std::string_view name) {
+  json::object frame;
+  frame["type"] = type;
+  frame["roomId"] = room;
+  frame["name"] = name;
+  frame["history"] = true;
+  frame["resume"] = true;
+  return json::serialize(frame);
+}
+
+std::string resume_frame(std::string_view token, std::int64_t since,
+                         std::optional<std::string_view> room) {
+  json::object frame{{"type", "resume"}, {"token", token}, {"since", since}};
+  if (room) frame["roomId"] = *room;
+  return json::serialize(frame);
+}
+
+std::string token_of(const json::object& frame) {
+  return std::string(frame.at("token").as_string());
+}
+
 net::awaitable<json::object> test_client::create(std::string_view room, std::string_view name) {
   co_await send(admission_frame("create", room, name));
   co_return co_await receive();

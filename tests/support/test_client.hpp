@@ -3,6 +3,7 @@
 // stays in test_client.cpp, so the test files compile quickly.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,14 @@ class test_client {
 
 /** A create or join frame (`type`), as roomcast's page sends it. */
 std::string admission_frame(std::string_view type, std::string_view room, std::string_view name);
+/** The same, asking for the room's history and a resume token, as roomcast's page does. */
+std::string admission_with_resume(std::string_view type, std::string_view room,
+                                  std::string_view name);
+/** A resume frame: the seat `token` names, and the events after `since` (in `room`, if given). */
+std::string resume_frame(std::string_view token, std::int64_t since,
+                         std::optional<std::string_view> room = std::nullopt);
+/** The `token` of a create/join or resume reply. */
+std::string token_of(const boost::json::object& frame);
 
 /** Sends one raw HTTP/1.1 request and returns the whole response (the server closes). */
 net::awaitable<std::string> http_exchange(std::uint16_t port, std::string request);
