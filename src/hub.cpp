@@ -138,8 +138,9 @@ class room : public std::enable_shared_from_this<room> {
     std::string name;
     std::shared_ptr<member> who;  // null while the seat is held for a resume
   };
-  room_id id_;                                         // as its creator wrote it
-  std::unordered_map<std::string, name_entry> names_;  // admitted: name -> seat
+  room_id id_;  // as its creator wrote it
+  using name_map = std::unordered_map<std::string, name_entry>;
+  name_map names_;             // admitted: name -> seat
   std::vector<seat> members_;  // delivery list in event order; ids ascend, so it stays sorted
   bool listed_ = true;         // still reachable through the hub's registry
   std::uint64_t seq_ = 0;
@@ -222,6 +223,9 @@ struct hub::state : std::enable_shared_from_this<hub::state> {
   net::awaitable<admission> admit(room_event_kind kind, room_id id, std::string name,
                                   std::shared_ptr<member> who, admission_wishes wishes);
   net::awaitable<void> remove(membership seat, leave_reason reason);
+  // Frees the name `found` and tells the room its member left: the name is free at once, the
+  // leave follows every event the member sent before it.
+  net::awaitable<void> free_seat(room& r, room::name_map::iterator found, leave_reason reason);
   // A dropped member with a token: its seat waits --resume-grace for a resume.
   net::awaitable<void> hold(room& r, name_entry& entry, std::string name);
   net::awaitable<void> end_hold(std::shared_ptr<room> r, std::string name, std::uint64_t member_id,
@@ -335,10 +339,16 @@ net::awaitable<void> hub::state::remove(membership seat, leave_reason reason) {
     co_await hold(r, found->second, seat.name);
     co_return;
   }
+  co_await free_seat(r, found, reason);
+}
+
+net::awaitable<void> hub::state::free_seat(room& r, room::name_map::iterator found,
+                                           leave_reason reason) {
+  const std::uint64_t member_id = found->second.member_id;
   revoke_token(found->second);
   r.names_.erase(found);
   unlist_if_empty(r);
-  room_message left = member_left{seat.member_id, reason};
+  room_message left = member_left{member_id, reason};
   co_await enqueue(r.inbox_, std::move(left));
 }
 
@@ -373,11 +383,7 @@ net::awaitable<void> hub::state::end_hold(std::shared_ptr<room> r, std::string n
   counters.held_seats.fetch_sub(1, std::memory_order_relaxed);
   counters.seats_expired.fetch_add(1, std::memory_order_relaxed);
   r->grace_.erase(member_id);
-  revoke_token(found->second);
-  r->names_.erase(found);
-  unlist_if_empty(*r);
-  room_message left = member_left{member_id, leave_reason::disconnected};
-  co_await enqueue(r->inbox_, std::move(left));
+  co_await free_seat(*r, found, leave_reason::disconnected);
 }
 
 net::awaitable<admission> hub::state::take_seat(std::shared_ptr<room> r, resume_token token,
